@@ -38,40 +38,39 @@ class EventsSplit:
 
 
 def schema_failures(schema: pa.DataFrameSchema, df: pl.DataFrame) -> pl.DataFrame:
-    """Every rule a frame breaks, one row per (row, rule): columns `_row` (position) and `reason`.
+    """Every rule a frame breaks, one row per (row, rule).
 
-    Failures that concern the whole table rather than a row (a wrong column type, a missing column)
-    have a null `_row`.
+    Columns: `_row` (position in `df`; null when the failure concerns the whole table, such as a wrong
+    column type), `column`, `rule` (a readable sentence) and `reason` (the rule with the offending value).
     """
-    empty = pl.DataFrame(schema={_ROW: pl.Int64, "reason": pl.String, "column": pl.String})
+    empty = pl.DataFrame(schema={_ROW: pl.Int64, "column": pl.String, "rule": pl.String, "reason": pl.String})
     try:
         schema.validate(df, lazy=True)
     except SchemaErrors as errors:
         cases = errors.failure_cases
     else:
         return empty
-    if cases.height == 0:
-        return empty
     column = pl.col("column").fill_null("")
     check = pl.col("check").cast(pl.String)
     value = pl.col("failure_case").cast(pl.String).str.slice(0, 60).fill_null("null")
-    reason = (
+    row_wide = pl.col("schema_context") == "DataFrameSchema"
+    rule = (
         pl.when(check == "not_nullable")
         .then(pl.format("{} is missing", column))
         .when(check == "field_uniqueness")
-        .then(pl.format("{} is not unique ('{}')", column, value))
-        # A row-wise rule across columns: its failure case is the whole row, too long to repeat.
-        .when(pl.col("schema_context") == "DataFrameSchema")
-        .then(check)
+        .then(pl.format("{} is not unique", column))
         # Checks we named carry a sentence as their `check`; pandera's built-ins need the column.
-        .when(check.str.contains(" "))
-        .then(pl.format("{} ('{}')", check, value))
-        .otherwise(pl.format("{}: {} ('{}')", column, check, value))
+        .when(check.str.contains(" ") | row_wide)
+        .then(check)
+        .otherwise(pl.format("{}: {}", column, check))
     )
+    # A row-wise rule's failure case is the whole row: too long to repeat in the reason.
+    show_value = ~row_wide & (check != "not_nullable")
     return cases.select(
         pl.col("index").cast(pl.Int64).alias(_ROW),
-        reason.alias("reason"),
-        pl.col("column"),
+        column.alias("column"),
+        rule.alias("rule"),
+        pl.when(show_value).then(pl.format("{} ('{}')", rule, value)).otherwise(rule).alias("reason"),
     )
 
 
@@ -142,3 +141,43 @@ def split_events(raw: pl.DataFrame, schema: pa.DataFrameSchema) -> EventsSplit:
         quarantine=quarantine.select(list(QUARANTINE_SCHEMA)),
         duplicates=int(flags["duplicate"].sum()),
     )
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    """Does every raw row have a home? `raw = clean + quarantined + duplicates`, and no event id is lost."""
+
+    raw_rows: int
+    clean_rows: int
+    quarantined_rows: int
+    duplicate_rows: int
+    lost_event_ids: list[str]
+
+    @property
+    def balanced(self) -> bool:
+        return (
+            self.raw_rows == self.clean_rows + self.quarantined_rows + self.duplicate_rows
+            and not self.lost_event_ids
+        )
+
+
+
+def reconcile(raw: pl.DataFrame, clean: pl.DataFrame, quarantine: pl.DataFrame) -> Reconciliation:
+    """Account for every raw row, counting exact duplicates independently of `split_events`."""
+    text = _as_text(raw)
+    distinct = text.select([*EVENTS_SCHEMA, "_raw_line", "_parse_error"]).n_unique() if raw.height else 0
+    landed = pl.concat([clean.select("event_id"), quarantine.select("event_id")])["event_id"]
+    lost = text.select("event_id").drop_nulls().unique().filter(~pl.col("event_id").is_in(landed.implode()))
+    return Reconciliation(
+        raw_rows=raw.height,
+        clean_rows=clean.height,
+        quarantined_rows=quarantine.height,
+        duplicate_rows=raw.height - distinct,
+        lost_event_ids=sorted(lost["event_id"].head(20).to_list()),
+    )
+
+
+def invalid_share(clean_rows: int, quarantined_rows: int) -> float:
+    """Quarantined rows as a share of the distinct rows received (0 for an empty batch)."""
+    distinct = clean_rows + quarantined_rows
+    return quarantined_rows / distinct if distinct else 0.0

@@ -1,0 +1,38 @@
+# Two commands take a fresh clone to a built warehouse: `make run` and `make test`.
+# Each creates .venv in the checkout if it is missing and installs the pinned dependencies.
+
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+RECS_HOME ?= $(CURDIR)/.recs_home
+export RECS_HOME
+export DAGSTER_HOME := $(RECS_HOME)/dagster
+# implicit and numpy oversubscribe 2 cores with their own thread pools otherwise.
+export OPENBLAS_NUM_THREADS ?= 1
+
+.PHONY: install run test ui clean benchmark-ingest
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	@touch $(STAMP)
+
+run: install  ## materialise the whole asset graph headless and print a summary
+	$(PY) -m recs_assets.cli run
+
+test: install  ## run the test suite (never writes into the checkout)
+	$(PY) -m pytest
+
+ui: install  ## the Dagster UI on the same instance `make run` writes to
+	@mkdir -p $(DAGSTER_HOME) && cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+	$(VENV)/bin/dagster dev -w workspace.yaml
+
+benchmark-ingest: install  ## ingest throughput and peak memory at 1M and 10M simulated events
+	$(PY) benchmarks/ingest.py
+
+clean:  ## delete everything the pipeline wrote (the home folder), keep .venv
+	rm -rf $(RECS_HOME)

@@ -1,0 +1,113 @@
+"""`make run`: materialise the whole asset graph headless and print what was built.
+
+Runs go into the same Dagster instance as `make ui`, so everything built here can be browsed there.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from recs_assets.settings import Settings
+
+_CHECKOUT = Path(__file__).resolve().parents[1]
+
+
+def prepare_home(settings: Settings) -> None:
+    """Create the home folder and put the project's dagster.yaml in the instance folder."""
+    settings.dagster_home.mkdir(parents=True, exist_ok=True)
+    template = _CHECKOUT / "dagster.yaml"
+    if template.exists():
+        shutil.copyfile(template, settings.dagster_home / "dagster.yaml")
+    os.environ["DAGSTER_HOME"] = str(settings.dagster_home)
+
+
+def run_everything(settings: Settings, *, quiet: bool = True):
+    """Materialise every asset (all partitions in one run) and its checks; returns the run result."""
+    import dagster as dg
+
+    from recs_assets.definitions import EVERYTHING_JOB, build_definitions
+
+    defs = build_definitions(settings)
+    job = defs.resolve_job_def(EVERYTHING_JOB)
+    raw = defs.resolve_assets_def("raw_events")
+    tags = {}
+    if raw.partitions_def is not None:
+        keys = raw.partitions_def.get_partition_keys()
+        tags = {"dagster/asset_partition_range_start": keys[0], "dagster/asset_partition_range_end": keys[-1]}
+    # The full event log is in the UI; the console shows only the summary below.
+    run_config = {"loggers": {"console": {"config": {"log_level": "CRITICAL" if quiet else "INFO"}}}}
+    return job.execute_in_process(
+        instance=dg.DagsterInstance.get(), tags=tags, run_config=run_config, raise_on_error=False
+    )
+
+
+def summarize(result, settings: Settings, seconds: float) -> tuple[str, bool]:
+    """A short, plain report of the run: rows per asset, checks, failures, where the outputs are."""
+    lines = [f"Run {result.run_id} on source '{settings.source}' in {seconds:.1f} s", "", "Assets:"]
+    # A partitioned asset reports once per partition with the same whole-run metadata: show it once.
+    seen: dict[str, tuple[object, int]] = {}
+    for event in result.get_asset_materialization_events():
+        mat = event.event_specific_data.materialization
+        name = mat.asset_key.to_user_string()
+        rows = mat.metadata.get("rows")
+        seen[name] = (rows.value if rows is not None else None, seen.get(name, (None, 0))[1] + 1)
+    for name, (rows, count) in seen.items():
+        shown = f"{rows:>12,} rows" if rows is not None else " " * 17
+        partitions = f"  in {count} daily partitions" if count > 1 else ""
+        lines.append(f"  {name:<20} {shown}{partitions}")
+    checks = result.get_asset_check_evaluations()
+    failed_checks = [c for c in checks if not c.passed]
+    lines += ["", f"Checks: {len(checks) - len(failed_checks)} passed, {len(failed_checks)} failed"]
+    for check in checks:
+        mark = "PASS" if check.passed else "FAIL"
+        lines.append(f"  {mark} {check.asset_key.to_user_string()}.{check.check_name}: {check.description or ''}")
+    step_failures = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    if step_failures:
+        lines += ["", "Failed steps:"]
+        for event in step_failures:
+            error = event.event_specific_data.error
+            cause = error.cause if error and error.cause else error
+            lines.append(f"  {event.step_key}: {cause.message.strip() if cause else 'failed'}")
+    skipped = [e.step_key for e in result.all_events if e.event_type_value == "STEP_SKIPPED"]
+    if skipped:
+        lines.append(f"Skipped (upstream failed or a blocking check failed): {', '.join(skipped)}")
+    lines += [
+        "",
+        f"Outputs:   {settings.home}",
+        f"  lake       {settings.lake_dir}",
+        f"  warehouse  {settings.warehouse_path}  (one view per asset)",
+        f"  dagster    {settings.dagster_home}  (browse with `make ui`)",
+    ]
+    ok = result.success and not failed_checks
+    return "\n".join(lines), ok
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv not in ([], ["run"]):
+        print("usage: python -m recs_assets.cli [run]", file=sys.stderr)
+        return 2
+    try:
+        settings = Settings.from_env()
+    except ValueError as error:
+        print(f"configuration error: {error}", file=sys.stderr)
+        return 2
+    prepare_home(settings)
+    started = time.perf_counter()
+    try:
+        result = run_everything(settings)
+    except (ValueError, FileNotFoundError) as error:
+        # Raised while building the graph (e.g. a source folder that does not exist).
+        print(f"could not build the asset graph: {error}", file=sys.stderr)
+        return 1
+    report, ok = summarize(result, settings, time.perf_counter() - started)
+    print(report)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

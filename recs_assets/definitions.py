@@ -1,0 +1,72 @@
+"""The whole asset graph, its checks and resources, in one place (`dagster dev` and `make run` load this)."""
+
+from __future__ import annotations
+
+import warnings
+from datetime import timedelta
+
+import dagster as dg
+
+from recs_assets.ingest.checks import items_match_schema, users_match_schema
+from recs_assets.ingest.items import items
+from recs_assets.ingest.raw_events import build_raw_events
+from recs_assets.ingest.users import users
+from recs_assets.settings import Settings
+from recs_assets.staging.checks import (
+    events_invalid_share_within_limit,
+    events_match_schema,
+    events_reconcile_with_raw,
+)
+from recs_assets.staging.events import stage_events
+from resources.lake_io_manager import LakeIOManager
+from resources.marketplace_source import MarketplaceSource
+
+EVERYTHING_JOB = "materialize_everything"
+
+# Single-run backfills (one step for a range of days) are marked beta; we rely on them knowingly.
+warnings.filterwarnings("ignore", category=dg.BetaWarning)
+
+
+def build_source(settings: Settings) -> MarketplaceSource:
+    return MarketplaceSource(
+        kind=settings.source,
+        data_dir=str(settings.data_dir) if settings.data_dir else None,
+        preset=settings.sim_preset,
+        seed=settings.sim_seed,
+        n_users=settings.sim_users,
+        n_items=settings.sim_items,
+        n_days=settings.sim_days,
+        start_date=settings.sim_start_date.isoformat(),
+        preference_shift_day=settings.sim_shift_day,
+    )
+
+
+def daily_partitions(source: MarketplaceSource) -> dg.DailyPartitionsDefinition | None:
+    """One partition per UTC day the source covers; None for sources without time or a fixed range."""
+    days = source.event_date_range()
+    if days is None:
+        return None
+    first, last = days
+    # end_date is exclusive: the last partition is the day before it.
+    return dg.DailyPartitionsDefinition(
+        start_date=first.isoformat(), end_date=(last + timedelta(days=1)).isoformat()
+    )
+
+
+def build_definitions(settings: Settings) -> dg.Definitions:
+    source = build_source(settings)
+    return dg.Definitions(
+        assets=[build_raw_events(daily_partitions(source)), items, users, stage_events],
+        asset_checks=[
+            items_match_schema,
+            users_match_schema,
+            events_match_schema,
+            events_reconcile_with_raw,
+            events_invalid_share_within_limit,
+        ],
+        jobs=[dg.define_asset_job(EVERYTHING_JOB, selection=dg.AssetSelection.all())],
+        resources={"source": source, "io_manager": LakeIOManager(home=str(settings.home))},
+    )
+
+
+defs = build_definitions(Settings.from_env())

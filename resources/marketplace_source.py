@@ -1,0 +1,113 @@
+"""The data source resource: the built-in simulator, MovieLens 100k, Steam 200k, or a folder of files."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from functools import lru_cache
+from importlib import import_module
+from pathlib import Path
+from types import ModuleType
+
+import dagster as dg
+import polars as pl
+
+from recs_assets.contract import EVENTS_SCHEMA, RAW_PROVENANCE_SCHEMA
+from recs_assets.sources.simulator import SimulatedMarketplace, SimulatorConfig, simulate
+
+# Modules with the same functions (load_raw_events, load_items, load_users, event_date_range, HAS_TIMESTAMPS).
+_ADAPTERS = {
+    "movielens_100k": "recs_assets.sources.movielens",
+    "steam_200k": "recs_assets.sources.steam",
+    "files": "recs_assets.sources.files",
+}
+
+
+@lru_cache(maxsize=2)
+def _simulation(config: SimulatorConfig) -> SimulatedMarketplace:
+    # raw_events, items and users each ask for the same simulation within one run: build it once.
+    return simulate(config)
+
+
+class MarketplaceSource(dg.ConfigurableResource):
+    """Where raw behaviour comes from. `kind` chooses the adapter; all map onto the same contract."""
+
+    kind: str = "simulator"
+    data_dir: str | None = None
+    preset: str = "games"
+    seed: int = 42
+    n_users: int = 2_000
+    n_items: int = 1_000
+    n_days: int = 30
+    start_date: str = "2026-09-01"
+    preference_shift_day: int | None = None
+
+    def simulator_config(self) -> SimulatorConfig:
+        return SimulatorConfig(
+            preset=self.preset,
+            seed=self.seed,
+            n_users=self.n_users,
+            n_items=self.n_items,
+            n_days=self.n_days,
+            start_date=date.fromisoformat(self.start_date),
+            preference_shift_day=self.preference_shift_day,
+        )
+
+    def simulation(self) -> SimulatedMarketplace:
+        """The simulated marketplace itself, with its ground truth (only for kind=simulator)."""
+        if self.kind != "simulator":
+            raise ValueError(f"the ground truth exists only for the simulator, not for {self.kind}")
+        return _simulation(self.simulator_config())
+
+    def _adapter(self) -> tuple[ModuleType, Path]:
+        if self.kind not in _ADAPTERS:
+            raise ValueError(f"unknown source kind {self.kind!r}; expected simulator or one of {', '.join(_ADAPTERS)}")
+        if not self.data_dir:
+            raise ValueError(f"source {self.kind} needs data_dir (RECS_DATA_DIR)")
+        return import_module(_ADAPTERS[self.kind]), Path(self.data_dir)
+
+    @property
+    def label(self) -> str:
+        return f"simulator:{self.preset}" if self.kind == "simulator" else self.kind
+
+    @property
+    def has_timestamps(self) -> bool:
+        """False for sources without event times (Steam): later stages then split without time."""
+        if self.kind == "simulator":
+            return True
+        return self._adapter()[0].HAS_TIMESTAMPS
+
+    def event_date_range(self) -> tuple[date, date] | None:
+        """First and last UTC day with events, when the source is organised by day (else None)."""
+        if self.kind == "simulator":
+            start = date.fromisoformat(self.start_date)
+            return start, start + timedelta(days=self.n_days - 1)
+        if self.kind == "files":
+            # A user's folder is loaded as one batch: scanning it here would cost a full read at start-up.
+            return None
+        adapter, data_dir = self._adapter()
+        return adapter.event_date_range(data_dir)
+
+    def load_raw_events(self) -> pl.DataFrame:
+        """Every raw event the source holds, as it came, with provenance columns."""
+        if self.kind == "simulator":
+            events = _simulation(self.simulator_config()).events
+            return events.with_columns(
+                pl.lit(self.label).alias("_source"),
+                pl.int_range(1, events.height + 1, dtype=pl.Int64).alias("_line"),
+                pl.lit(None, dtype=pl.String).alias("_parse_error"),
+                pl.lit(None, dtype=pl.String).alias("_raw_line"),
+            ).select([*EVENTS_SCHEMA, *RAW_PROVENANCE_SCHEMA])
+        adapter, data_dir = self._adapter()
+        return adapter.load_raw_events(data_dir)
+
+    def load_items(self) -> pl.DataFrame:
+        if self.kind == "simulator":
+            return _simulation(self.simulator_config()).items
+        adapter, data_dir = self._adapter()
+        return adapter.load_items(data_dir)
+
+    def load_users(self) -> pl.DataFrame:
+        if self.kind == "simulator":
+            return _simulation(self.simulator_config()).users
+        adapter, data_dir = self._adapter()
+        return adapter.load_users(data_dir)

@@ -1,0 +1,26 @@
+"""Shared fixtures: every test writes into its own temporary home, never into the checkout."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+CHECKOUT = Path(__file__).resolve().parents[1]
+
+
+def datasets_dir() -> Path:
+    """The real datasets (never copied into the project): RECS_DATASETS_DIR, else ../shared/datasets."""
+    override = os.environ.get("RECS_DATASETS_DIR")
+    return Path(override) if override else CHECKOUT.parent / "shared" / "datasets"
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh RECS_HOME (and Dagster home inside it) for one test."""
+    home = tmp_path / "recs_home"
+    monkeypatch.setenv("RECS_HOME", str(home))
+    monkeypatch.setenv("DAGSTER_HOME", str(home / "dagster"))
+    (home / "dagster").mkdir(parents=True)
+    return home
