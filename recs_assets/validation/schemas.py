@@ -29,8 +29,12 @@ def _known_ids(column: str, ids: pl.Series, table: str) -> pa.Check:
 
 
 def _row_rule(name: str, expr: pl.Expr, error: str) -> pa.Check:
-    """A rule across columns, evaluated per row (True = row is fine)."""
-    return pa.Check(lambda data: data.lazyframe.select(expr), name=name, error=error)
+    """A rule across columns, evaluated per row (True = row is fine).
+
+    A null result (e.g. the event type itself is missing) counts as passing: that row already fails
+    the rule about the missing column, and one clear reason beats two.
+    """
+    return pa.Check(lambda data: data.lazyframe.select(expr.fill_null(True)), name=name, error=error)
 
 
 def events_schema(
@@ -92,12 +96,12 @@ def events_schema(
             ),
             _row_rule(
                 "rating_in_range",
-                (pl.col("event_type") != "rating") | pl.col("value").is_between(0, 10),
+                (pl.col("event_type") != "rating") | pl.col("value").is_between(0, 10).fill_null(False),
                 "rating value missing or outside 0..10",
             ),
             _row_rule(
                 "play_hours_non_negative",
-                (pl.col("event_type") != "play") | (pl.col("value") >= 0),
+                (pl.col("event_type") != "play") | (pl.col("value") >= 0).fill_null(False),
                 "play value (hours) missing or negative",
             ),
         ],

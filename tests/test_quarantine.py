@@ -1,0 +1,172 @@
+"""Staging on hand-made batches: each kind of bad row on its own, then all mixed; counts always reconcile."""
+
+from datetime import UTC, datetime
+
+import polars as pl
+import pytest
+
+from recs_assets.contract import EVENTS_SCHEMA, RAW_PROVENANCE_SCHEMA
+from recs_assets.validation.quarantine import invalid_share, reconcile, split_events
+from recs_assets.validation.schemas import events_schema
+
+NOW = datetime(2026, 11, 1, tzinfo=UTC)
+GOOD = {
+    "event_id": "e1",
+    "event_at": "2026-09-01T10:00:00Z",
+    "user_id": "u1",
+    "session_id": "s1",
+    "item_id": "i1",
+    "event_type": "view",
+    "query": None,
+    "price": "9.99",
+    "value": None,
+    "surface": "home",
+    "position": "3",
+    "propensity": "0.2",
+    "variant": "control",
+}
+
+
+def raw_batch(*overrides: dict) -> pl.DataFrame:
+    """Raw rows as a CSV reader gives them (all text), each a good row with some fields changed."""
+    rows = []
+    for n, change in enumerate(overrides, start=1):
+        rows.append({**GOOD, "event_id": f"e{n}", **change, "_source": "test", "_line": n, "_parse_error": None, "_raw_line": None})
+    schema = {**{c: pl.String for c in EVENTS_SCHEMA}, **RAW_PROVENANCE_SCHEMA}
+    return pl.DataFrame(rows, schema=schema)
+
+
+def schema(**kwargs):
+    defaults = dict(item_ids=pl.Series(["i1", "i2"]), user_ids=pl.Series(["u1", "u2"]), latest_event_at=NOW)
+    return events_schema(**{**defaults, **kwargs})
+
+
+def reasons(raw: pl.DataFrame, **kwargs) -> list[str]:
+    split = split_events(raw, schema(**kwargs))
+    assert split.raw_rows == raw.height
+    return split.quarantine["_reason"].to_list()
+
+
+def test_a_good_batch_is_typed_and_fully_clean():
+    split = split_events(raw_batch({}, {"item_id": "i2", "event_type": "purchase"}), schema())
+    assert split.quarantine.height == 0 and split.duplicates == 0
+    assert split.clean.schema == pl.Schema(EVENTS_SCHEMA)
+    assert split.clean["price"].to_list() == [9.99, 9.99]
+    assert split.clean["event_at"][0] == datetime(2026, 9, 1, 10, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"user_id": None}, "user_id is missing"),
+        ({"event_id": None}, "event_id is missing"),
+        ({"event_type": "teleport"}, "event_type not one of"),
+        ({"price": "-5"}, "price is negative ('-5.0')"),
+        ({"price": "abc"}, "price: 'abc' is not a valid number"),
+        ({"price": "nan"}, "price: 'nan' is not a valid number"),
+        ({"event_at": "yesterday-ish"}, "event_at: 'yesterday-ish' is not a valid timestamp"),
+        ({"event_at": "2099-01-01T00:00:00Z"}, "event_at in the future"),
+        ({"item_id": "i404"}, "item_id not found in items ('i404')"),
+        ({"user_id": "u404"}, "user_id not found in users ('u404')"),
+        ({"item_id": None}, "item_id is missing for an item event"),
+        ({"position": "0"}, "position below 1"),
+        ({"propensity": "1.5"}, "propensity outside (0, 1]"),
+        ({"event_type": "rating", "value": None}, "rating value missing"),
+    ],
+)
+def test_each_kind_of_bad_row_is_quarantined_with_a_reason_naming_it(change, expected):
+    got = reasons(raw_batch({}, change))
+    assert len(got) == 1
+    assert expected in got[0]
+
+
+def test_a_search_needs_no_item():
+    split = split_events(raw_batch({"event_type": "search", "item_id": None, "query": "rpg"}), schema())
+    assert split.clean.height == 1
+
+
+def test_exact_duplicates_are_counted_not_quarantined():
+    raw = raw_batch({}, {})
+    raw = pl.concat([raw, raw.head(1), raw.head(1)])
+    split = split_events(raw, schema())
+    assert (split.clean.height, split.quarantine.height, split.duplicates) == (2, 0, 2)
+
+
+def test_a_reused_event_id_with_other_content_keeps_the_first_and_quarantines_the_rest():
+    raw = raw_batch({"event_id": "dup", "price": "1"}, {"event_id": "dup", "price": "2"})
+    split = split_events(raw, schema())
+    assert split.clean["price"].to_list() == [1.0]
+    assert split.quarantine["_reason"].to_list() == ["event_id 'dup' already used by an earlier, different event"]
+    assert split.quarantine["_line"].to_list() == [2]
+
+
+def test_quarantined_rows_keep_their_values_exactly_as_they_came():
+    split = split_events(raw_batch({"price": " abc ", "event_at": "2099-01-01T00:00:00Z"}), schema())
+    row = split.quarantine.row(0, named=True)
+    assert row["price"] == " abc " and row["event_at"] == "2099-01-01T00:00:00Z"
+    assert row["_line"] == 1 and row["_source"] == "test"
+
+
+def test_an_unparseable_line_is_quarantined_with_its_text():
+    raw = raw_batch({}).with_columns(
+        pl.lit("line 1: expected 13 columns, found 4").alias("_parse_error"), pl.lit("e1,2026").alias("_raw_line")
+    )
+    split = split_events(raw, schema())
+    assert split.quarantine["_raw_line"].to_list() == ["e1,2026"]
+    assert split.quarantine["_reason"][0].startswith("line 1: expected 13 columns")
+
+
+def test_a_row_breaking_several_rules_lists_them_all():
+    (reason,) = reasons(raw_batch({"price": "-1", "item_id": "i404", "event_type": "view"}))
+    assert "price is negative" in reason and "item_id not found in items" in reason
+
+
+def test_timestamps_are_optional_only_for_sources_without_time():
+    raw = raw_batch({"event_at": None})
+    assert reasons(raw) == ["event_at is missing"]
+    assert reasons(raw, require_timestamps=False) == []
+
+
+def test_a_mixed_batch_reconciles_and_loses_nothing():
+    raw = raw_batch(
+        {},
+        {"user_id": None},
+        {"event_type": "teleport"},
+        {"price": "-5"},
+        {"price": "abc"},
+        {"event_at": "not a time"},
+        {"event_at": "2099-01-01T00:00:00Z"},
+        {"item_id": "i404"},
+        {"event_id": "e1", "price": "1"},  # reuses e1 with other content
+        {"event_type": "purchase", "item_id": "i2"},
+    )
+    raw = pl.concat([raw, raw.slice(9, 1)])  # an exact duplicate of the last row
+    split = split_events(raw, schema())
+    assert (split.clean.height, split.quarantine.height, split.duplicates) == (2, 8, 1)
+    r = reconcile(raw, split.clean, split.quarantine)
+    assert r.balanced and r.duplicate_rows == 1 and r.lost_event_ids == []
+    assert invalid_share(split.clean.height, split.quarantine.height) == pytest.approx(0.8)
+
+
+def test_reconcile_notices_a_lost_row():
+    raw = raw_batch({}, {"item_id": "i2"}, {"price": "-1"})
+    split = split_events(raw, schema())
+    r = reconcile(raw, split.clean.head(1), split.quarantine)
+    assert not r.balanced
+    assert r.lost_event_ids == ["e2"]
+
+
+def test_typed_sources_are_staged_without_going_through_text():
+    typed = split_events(raw_batch({}), schema()).clean
+    raw = typed.with_columns(
+        pl.lit("typed").alias("_source"), pl.lit(1, dtype=pl.Int64).alias("_line"),
+        pl.lit(None, dtype=pl.String).alias("_parse_error"), pl.lit(None, dtype=pl.String).alias("_raw_line"),
+    )
+    split = split_events(raw, schema())
+    assert split.clean.equals(typed)
+
+
+def test_an_empty_batch_is_fine_and_has_no_invalid_share():
+    split = split_events(raw_batch(), schema())
+    assert (split.clean.height, split.quarantine.height, split.duplicates) == (0, 0, 0)
+    assert invalid_share(0, 0) == 0.0
