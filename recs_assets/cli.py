@@ -26,7 +26,10 @@ def prepare_home(settings: Settings) -> None:
 
 
 def run_everything(settings: Settings, *, quiet: bool = True):
-    """Materialise every asset (all partitions in one run) and its checks; returns the run result."""
+    """Materialise every asset (all partitions in one run) and its checks.
+
+    Returns the run result and the names of the assets the run was meant to build.
+    """
     import dagster as dg
 
     from recs_assets.definitions import EVERYTHING_JOB, build_definitions
@@ -40,12 +43,14 @@ def run_everything(settings: Settings, *, quiet: bool = True):
         tags = {"dagster/asset_partition_range_start": keys[0], "dagster/asset_partition_range_end": keys[-1]}
     # The full event log is in the UI; the console shows only the summary below.
     run_config = {"loggers": {"console": {"config": {"log_level": "CRITICAL" if quiet else "INFO"}}}}
-    return job.execute_in_process(
+    result = job.execute_in_process(
         instance=dg.DagsterInstance.get(), tags=tags, run_config=run_config, raise_on_error=False
     )
+    planned = sorted(key.to_user_string() for key in defs.resolve_asset_graph().materializable_asset_keys)
+    return result, planned
 
 
-def summarize(result, settings: Settings, seconds: float) -> tuple[str, bool]:
+def summarize(result, planned: list[str], settings: Settings, seconds: float) -> tuple[str, bool]:
     """A short, plain report of the run: rows per asset, checks, failures, where the outputs are."""
     lines = [f"Run {result.run_id} on source '{settings.source}' in {seconds:.1f} s", "", "Assets:"]
     # A partitioned asset reports once per partition with the same whole-run metadata: show it once.
@@ -72,9 +77,9 @@ def summarize(result, settings: Settings, seconds: float) -> tuple[str, bool]:
             error = event.event_specific_data.error
             cause = error.cause if error and error.cause else error
             lines.append(f"  {event.step_key}: {cause.message.strip() if cause else 'failed'}")
-    skipped = [e.step_key for e in result.all_events if e.event_type_value == "STEP_SKIPPED"]
-    if skipped:
-        lines.append(f"Skipped (upstream failed or a blocking check failed): {', '.join(skipped)}")
+    not_built = [name for name in planned if name not in seen]
+    if not_built:
+        lines.append(f"Not built (an upstream step or a blocking check failed): {', '.join(not_built)}")
     lines += [
         "",
         f"Outputs:   {settings.home}",
@@ -99,12 +104,12 @@ def main(argv: list[str] | None = None) -> int:
     prepare_home(settings)
     started = time.perf_counter()
     try:
-        result = run_everything(settings)
+        result, planned = run_everything(settings)
     except (ValueError, FileNotFoundError) as error:
         # Raised while building the graph (e.g. a source folder that does not exist).
         print(f"could not build the asset graph: {error}", file=sys.stderr)
         return 1
-    report, ok = summarize(result, settings, time.perf_counter() - started)
+    report, ok = summarize(result, planned, settings, time.perf_counter() - started)
     print(report)
     return 0 if ok else 1
 

@@ -103,7 +103,8 @@ def split_events(raw: pl.DataFrame, schema: pa.DataFrameSchema) -> EventsSplit:
         (pl.col("event_id").is_not_null() & ~pl.col("event_id").is_first_distinct() & content.is_first_distinct())
         .alias("id_conflict"),
     )
-    checkable = ~flags["duplicate"] & ~flags["id_conflict"]
+    # An unparseable line has no values to judge: its parse error is the whole story.
+    checkable = ~flags["duplicate"] & ~flags["id_conflict"] & text["_parse_error"].is_null()
 
     failures = schema_failures(schema, typed.filter(checkable))
     if failures[_ROW].null_count():

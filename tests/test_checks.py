@@ -1,0 +1,77 @@
+"""Asset checks called directly: each passes on good data and fails, naming what is wrong, on bad data."""
+
+import polars as pl
+import pytest
+
+from recs_assets.staging.checks import (
+    InvalidShareConfig,
+    events_invalid_share_within_limit,
+    events_match_schema,
+    events_reconcile_with_raw,
+)
+from recs_assets.ingest.checks import items_match_schema, users_match_schema
+from recs_assets.validation.quarantine import split_events
+from recs_assets.validation.schemas import events_schema
+from resources.marketplace_source import MarketplaceSource
+from tests.test_quarantine import raw_batch
+
+ITEMS = pl.DataFrame(
+    {"item_id": ["i1", "i2"], "title": ["A", "B"], "category": ["rpg", "rpg"], "brand": [None, None],
+     "price": [5.0, 7.0], "condition": [None, None], "listed_at": [None, None], "is_active": [True, True]},
+    schema_overrides={"brand": pl.String, "condition": pl.String, "listed_at": pl.Datetime("us", "UTC")},
+)
+USERS = pl.DataFrame({"user_id": ["u1", "u2"], "signup_at": [None, None], "country": ["FR", "DE"], "segment": ["new", "new"]},
+                     schema_overrides={"signup_at": pl.Datetime("us", "UTC")})
+SOURCE = MarketplaceSource()
+
+
+@pytest.fixture
+def staged():
+    raw = raw_batch({}, {"item_id": "i2"}, {"price": "-3"}, {"item_id": "i404"})
+    split = split_events(raw, events_schema(item_ids=ITEMS["item_id"], user_ids=USERS["user_id"]))
+    return raw, split
+
+
+def test_schema_check_passes_on_clean_events(staged):
+    _, split = staged
+    result = events_match_schema(source=SOURCE, events=split.clean, items=ITEMS, users=USERS)
+    assert result.passed
+
+
+def test_schema_check_fails_naming_column_rule_and_rows(staged):
+    _, split = staged
+    broken = split.clean.with_columns(pl.when(pl.col("event_id") == "e2").then(-1.0).otherwise(pl.col("price")).alias("price"))
+    result = events_match_schema(source=SOURCE, events=broken, items=ITEMS, users=USERS)
+    assert not result.passed
+    assert "price is negative" in result.description and "1 row(s)" in result.description
+    assert "e2" in result.metadata["sample_rows"].value
+
+
+def test_dimension_checks_catch_duplicate_ids_and_negative_prices():
+    assert items_match_schema(items=ITEMS).passed and users_match_schema(users=USERS).passed
+    bad_items = pl.concat([ITEMS, ITEMS.head(1).with_columns(pl.lit(-1.0).alias("price"))])
+    result = items_match_schema(items=bad_items)
+    assert not result.passed
+    assert "item_id is not unique" in result.metadata["failures_by_rule"].value
+    assert "price is negative" in result.metadata["failures_by_rule"].value
+    assert not users_match_schema(users=pl.concat([USERS, USERS])).passed
+
+
+def test_reconciliation_passes_and_fails_when_a_row_goes_missing(staged):
+    raw, split = staged
+    result = events_reconcile_with_raw(raw_events=raw, events=split.clean, events_quarantine=split.quarantine)
+    assert result.passed and result.description == "raw 4 = clean 2 + quarantined 2 + duplicates 0"
+    lost = events_reconcile_with_raw(raw_events=raw, events=split.clean.head(1), events_quarantine=split.quarantine)
+    assert not lost.passed and "e2" in lost.description
+
+
+def test_invalid_share_fails_above_the_configured_limit(staged):
+    _, split = staged
+    strict = events_invalid_share_within_limit(
+        config=InvalidShareConfig(max_invalid_share=0.4), events=split.clean, events_quarantine=split.quarantine
+    )
+    assert not strict.passed and "50.00% of 4 distinct raw events" in strict.description
+    lenient = events_invalid_share_within_limit(
+        config=InvalidShareConfig(max_invalid_share=0.5), events=split.clean, events_quarantine=split.quarantine
+    )
+    assert lenient.passed

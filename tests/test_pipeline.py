@@ -1,0 +1,137 @@
+"""The whole graph, end to end, in a temporary home: on the simulator, and on a folder of bad files."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+
+from recs_assets.cli import main, prepare_home, run_everything
+from recs_assets.settings import Settings
+
+CHECKOUT = Path(__file__).resolve().parents[1]
+TINY = dict(sim_users=150, sim_items=80, sim_days=5)
+
+
+def run(settings: Settings):
+    prepare_home(settings)
+    result, _ = run_everything(settings)
+    return result
+
+
+def checks_by_name(result) -> dict[str, object]:
+    return {c.check_name: c for c in result.get_asset_check_evaluations()}
+
+
+def test_the_whole_graph_materialises_on_a_tiny_simulator(home):
+    settings = Settings(home=home, **TINY)
+    result = run(settings)
+    assert result.success
+    checks = checks_by_name(result)
+    assert set(checks) == {
+        "items_match_schema", "users_match_schema", "events_match_schema",
+        "events_reconcile_with_raw", "events_invalid_share_within_limit",
+    }
+    assert all(c.passed for c in checks.values())
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as conn:
+        tables = {name for (name,) in conn.sql("show tables").fetchall()}
+        raw_days = conn.sql("select count(distinct partition_key) from raw_events").fetchone()[0]
+        raw_rows, clean_rows = conn.sql("select (select count(*) from raw_events), (select count(*) from events)").fetchone()
+    assert tables == {"raw_events", "items", "users", "events", "events_quarantine"}
+    assert raw_days == TINY["sim_days"]
+    assert raw_rows == clean_rows > 0  # the simulator writes no bad rows
+    # Nothing was written into the checkout.
+    assert not (CHECKOUT / ".recs_home").exists() or os.environ["RECS_HOME"] != str(CHECKOUT / ".recs_home")
+
+
+def test_rematerialising_replaces_rather_than_appends(home):
+    settings = Settings(home=home, **TINY)
+    run(settings)
+    run(settings)
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as conn:
+        raw_rows, distinct_ids = conn.sql("select count(*), count(distinct event_id) from raw_events").fetchone()
+    assert raw_rows == distinct_ids
+
+
+def test_dagster_definitions_validate(home):
+    env = {**os.environ, "RECS_SIM_USERS": "50", "RECS_SIM_ITEMS": "30", "RECS_SIM_DAYS": "3"}
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "dagster"), "definitions", "validate", "-w", "workspace.yaml"],
+        cwd=CHECKOUT, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def write_bad_folder(folder: Path) -> None:
+    """A user's folder with every kind of bad event row, plus good items and users."""
+    folder.mkdir()
+    (folder / "items.csv").write_text("item_id,title,category,price,is_active\ni1,Shoes,sneakers,50,true\ni2,Dress,dresses,30,false\n")
+    (folder / "users.csv").write_text("user_id,signup_at,country,segment\nu1,2026-01-01T00:00:00Z,FR,new\nu2,2026-02-01,DE,regular\n")
+    header = "event_id,event_at,user_id,session_id,item_id,event_type,price,value"
+    lines = [
+        "e1,2026-09-01T10:00:00Z,u1,s1,i1,view,50,",
+        "e2,2026-09-01T10:01:00Z,u1,s1,i1,purchase,50,",
+        "e3,2026-09-01T10:02:00Z,,s1,i1,view,50,",  # null user id
+        "e4,2026-09-01T10:03:00Z,u1,s1,i1,teleport,50,",  # unknown event type
+        "e5,2026-09-01T10:04:00Z,u1,s1,i1,view,-50,",  # negative price
+        "e6,not-a-time,u1,s1,i1,view,50,",  # unparseable timestamp
+        "e7,2099-01-01T00:00:00Z,u1,s1,i1,view,50,",  # far future
+        "e2,2026-09-01T10:05:00Z,u2,s2,i2,view,30,",  # reused id, other content
+        "e2,2026-09-01T10:01:00Z,u1,s1,i1,purchase,50,",  # exact duplicate
+        "e8,2026-09-01T10:06:00Z,u1,s1,i1,view,fifty,",  # price not a number
+        "e9,2026-09-01T10:07:00Z,u1,s1,i404,view,50,",  # unknown item
+        "e10,2026-09-01T10:08",  # truncated line
+        "e11,2026-09-01T10:09:00Z,u2,s3,,search,,",
+    ]
+    (folder / "events.csv").write_text("\n".join([header, *lines]) + "\n")
+
+
+def test_a_folder_of_bad_events_is_quarantined_row_by_row_and_reconciles(home, tmp_path):
+    folder = tmp_path / "shop"
+    write_bad_folder(folder)
+    settings = Settings(home=home, source="files", data_dir=folder)
+    result = run(settings)
+    checks = checks_by_name(result)
+    assert checks["events_reconcile_with_raw"].passed
+    assert checks["events_reconcile_with_raw"].description == "raw 13 = clean 3 + quarantined 9 + duplicates 1"
+    assert checks["events_match_schema"].passed
+    # 9 of 12 distinct rows is far over the 5% limit: the batch is judged broken and stops here.
+    assert not checks["events_invalid_share_within_limit"].passed
+    quarantine = pl.read_parquet(home / "lake" / "events_quarantine.parquet")
+    by_line = dict(zip(quarantine["_line"], quarantine["_reason"]))
+    assert "user_id is missing" in by_line[3]
+    assert "event_type not one of" in by_line[4]
+    assert "price is negative" in by_line[5]
+    assert "event_at: 'not-a-time' is not a valid timestamp" in by_line[6]
+    assert "event_at in the future" in by_line[7]
+    assert "event_id 'e2' already used" in by_line[8]
+    assert "price: 'fifty' is not a valid number" in by_line[10]
+    assert "item_id not found in items" in by_line[11]
+    truncated = quarantine.filter(pl.col("_line") == 12).row(0, named=True)
+    assert truncated["_reason"] == "line 13: expected 8 columns, found 2 (missing columns)"
+    assert truncated["_raw_line"] == "e10,2026-09-01T10:08"
+
+
+@pytest.mark.parametrize(
+    ("events_csv", "message"),
+    [
+        ("", "empty"),
+        ("event_id,event_at,user_id,event_type\n", "no data rows"),
+        ("event_id,event_at,event_type\ne1,2026-09-01,view\n", "user_id"),
+    ],
+    ids=["empty-file", "header-only", "missing-column"],
+)
+def test_an_unusable_events_file_fails_the_run_with_a_clear_message_and_no_traceback(home, tmp_path, capsys, monkeypatch, events_csv, message):
+    folder = tmp_path / "shop"
+    write_bad_folder(folder)
+    (folder / "events.csv").write_text(events_csv)
+    monkeypatch.setenv("RECS_SOURCE", "files")
+    monkeypatch.setenv("RECS_DATA_DIR", str(folder))
+    assert main(["run"]) == 1
+    out = capsys.readouterr()
+    assert "raw_events could not be loaded" in out.out and message in out.out
+    assert "Traceback" not in out.out + out.err
+    assert "Not built (an upstream step or a blocking check failed): events, events_quarantine, raw_events" in out.out
