@@ -81,9 +81,6 @@ class MarketplaceSource(dg.ConfigurableResource):
         if self.kind == "simulator":
             start = date.fromisoformat(self.start_date)
             return start, start + timedelta(days=self.n_days - 1)
-        if self.kind == "files":
-            # A user's folder is loaded as one batch: scanning it here would cost a full read at start-up.
-            return None
         adapter, data_dir = self._adapter()
         return adapter.event_date_range(data_dir)
 

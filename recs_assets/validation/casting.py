@@ -123,7 +123,9 @@ def cast_or_raise(df: pl.DataFrame, schema: dict[str, pl.DataType], table: str) 
     typed, errors = cast_to_contract(df, schema)
     bad = errors.is_not_null()
     if bad.any():
-        rows = pl.int_range(1, df.height + 1, eager=True).filter(bad)
+        # Readers number data rows in `_line` (1 = first row after the header); else count here.
+        numbers = df["_line"] if "_line" in df.columns else pl.int_range(1, df.height + 1, eager=True)
+        rows = numbers.filter(bad)
         sample = "; ".join(
             f"row {row}: {message}" for row, message in zip(rows.head(5), errors.filter(bad).head(5))
         )
