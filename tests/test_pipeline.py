@@ -116,22 +116,28 @@ def test_a_folder_of_bad_events_is_quarantined_row_by_row_and_reconciles(home, t
 
 
 @pytest.mark.parametrize(
-    ("events_csv", "message"),
+    ("file", "content", "failed_asset", "message"),
     [
-        ("", "empty"),
-        ("event_id,event_at,user_id,event_type\n", "no data rows"),
-        ("event_id,event_at,event_type\ne1,2026-09-01,view\n", "user_id"),
+        ("events.csv", "", "raw_events", "empty"),
+        ("events.csv", "event_id,event_at,user_id,event_type\n", "raw_events", "no data rows"),
+        ("events.csv", "event_id,event_at,event_type\ne1,2026-09-01,view\n", "raw_events", "user_id"),
+        ("items.csv", "item_id,price\ni1,50\ni2,free\n", "items", "row 2: price: 'free' is not a valid number"),
+        ("users.csv", "user_id,signup_at\nu1,someday\n", "users", "signup_at: 'someday' is not a valid timestamp"),
     ],
-    ids=["empty-file", "header-only", "missing-column"],
+    ids=["empty-events", "header-only-events", "events-missing-column", "items-bad-price", "users-bad-time"],
 )
-def test_an_unusable_events_file_fails_the_run_with_a_clear_message_and_no_traceback(home, tmp_path, capsys, monkeypatch, events_csv, message):
+def test_an_unusable_file_fails_the_run_with_a_clear_message_and_no_traceback(
+    home, tmp_path, capsys, monkeypatch, file, content, failed_asset, message
+):
     folder = tmp_path / "shop"
     write_bad_folder(folder)
-    (folder / "events.csv").write_text(events_csv)
+    (folder / file).write_text(content)
     monkeypatch.setenv("RECS_SOURCE", "files")
     monkeypatch.setenv("RECS_DATA_DIR", str(folder))
     assert main(["run"]) == 1
     out = capsys.readouterr()
-    assert "raw_events could not be loaded" in out.out and message in out.out
+    assert f"{failed_asset} could not be loaded" in out.out and message in out.out
     assert "Traceback" not in out.out + out.err
-    assert "Not built (an upstream step or a blocking check failed): events, events_quarantine, raw_events" in out.out
+    # events are never built from a broken batch or against a broken catalogue.
+    assert "Not built (an upstream step or a blocking check failed):" in out.out
+    assert "events, events_quarantine" in out.out
