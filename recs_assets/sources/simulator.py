@@ -52,6 +52,7 @@ _NEW_USER_SHARE = 0.15  # users who sign up during the simulated period
 _TENURE_MEAN_DAYS = 400.0
 _NEW_SEGMENT_DAYS = 30  # "new" = signed up in the last 30 days of the period
 
+_CATALOGUE_CONCENTRATION = 50.0  # how closely each category's share of stock follows its demand
 _TASTE_CONCENTRATION = 4.0  # sum of Dirichlet parameters: small, so most users love 1-3 categories
 _TASTE_WEIGHT = 0.9
 _TASTE_FLOOR = 0.05  # keeps the log finite for categories a user never thought about
@@ -68,6 +69,7 @@ _SESSION_KIND_SHARES = np.array([0.5, 0.3, 0.2])
 _SEARCH_BRAND_SHARE = 0.25
 # Share of home-feed slots filled from shop-wide bestsellers instead of the user's favourite categories.
 _HOME_POPULARITY_SHARE = 0.3
+_STOCK_ROUNDS_PER_DAY = 24  # second-hand stock is refreshed hourly
 _DRAWS_PER_SLOT = 3  # candidate draws per slot, so duplicates can be skipped without running short
 
 _VIEW_AFFINITY_WEIGHT = 0.6
@@ -105,6 +107,7 @@ class _Stream(enum.IntEnum):
     SHIFT = 3
     DAY = 4
     PLAYS = 5
+    CATEGORIES = 6
 
 
 def _rng(seed: int, stream: _Stream, *keys: int) -> np.random.Generator:
@@ -308,12 +311,11 @@ def _category_base_shares(rng: np.random.Generator, n_categories: int) -> np.nda
     return rng.permutation(shares / shares.sum())
 
 
-def _draw_users(config: SimulatorConfig, preset: _Preset) -> _Users:
+def _draw_users(config: SimulatorConfig, preset: _Preset, category_demand: np.ndarray) -> _Users:
     rng = _rng(config.seed, _Stream.USERS)
     n = config.n_users
     n_categories = len(preset.categories)
-    base = _category_base_shares(rng, n_categories)
-    taste = rng.dirichlet(_TASTE_CONCENTRATION * base, size=n)
+    taste = rng.dirichlet(_TASTE_CONCENTRATION * category_demand, size=n)
     brand_affinity = rng.normal(0.0, _BRAND_AFFINITY_SD, size=(n, len(preset.brands)))
     price_sensitivity = np.exp(rng.normal(math.log(_PRICE_SENSITIVITY_MEDIAN), 0.4, size=n))
     factors = rng.normal(0.0, _FACTOR_SD, size=(n, _N_FACTORS))
@@ -367,14 +369,15 @@ def _segments(signup_us: np.ndarray, activity: np.ndarray, end_us: int) -> np.nd
     return segment
 
 
-def _draw_items(config: SimulatorConfig, preset: _Preset) -> _Items:
+def _draw_items(config: SimulatorConfig, preset: _Preset, category_demand: np.ndarray) -> _Items:
     rng = _rng(config.seed, _Stream.ITEMS)
     n_initial = config.n_items
     n_new = config.new_listings_per_day * config.n_days if preset.one_of_a_kind else 0
     n = n_initial + n_new
     n_categories = len(preset.categories)
 
-    category_shares = rng.dirichlet(np.full(n_categories, 8.0))
+    # Supply roughly follows demand (sellers list what sells), with some imbalance per category.
+    category_shares = rng.dirichlet(_CATALOGUE_CONCENTRATION * category_demand)
     category = rng.choice(n_categories, size=n, p=category_shares).astype(np.int32)
     brand_weights = 1.0 / np.arange(1, len(preset.brands) + 1) ** 0.8
     brand = rng.choice(len(preset.brands), size=n, p=brand_weights / brand_weights.sum()).astype(np.int32)
@@ -540,31 +543,46 @@ class _ShopState:
 
 
 @dataclass(frozen=True)
-class _DaySamplers:
-    """The logging policy's view of today's stock: the whole shop, per category and per brand."""
+class _StockSamplers:
+    """The logging policy's view of the stock: the whole shop, per category and per brand."""
 
     shop: _GroupSampler
     by_category: _GroupSampler
     by_brand: _GroupSampler
 
 
-def _day_samplers(world: _World, day_start: int, state: _ShopState) -> _DaySamplers | None:
-    """What the shop can show today (listed before today, not sold yet), weighted by popularity."""
+def _stock_samplers(world: _World, now_us: int, state: _ShopState) -> _StockSamplers | None:
+    """What the shop can show right now (listed and not sold), weighted by popularity."""
     preset, items = world.preset, world.items
     weights = items.popularity.copy()
     if preset.one_of_a_kind:
-        age_days = (day_start - items.listed_us) / _DAY_US
+        age_days = (now_us - items.listed_us) / _DAY_US
         weights *= 1.0 + _FRESHNESS_BOOST * np.exp(-np.maximum(age_days, 0.0) / _FRESHNESS_DAYS)
-        available = (items.listed_us < day_start) & (state.sold_at_us == _UNSOLD)
+        available = (items.listed_us < now_us) & (state.sold_at_us == _UNSOLD)
         weights = np.where(available, weights, 0.0)
     shop = _GroupSampler.build(np.zeros(len(weights), dtype=np.int64), weights, 1)
     if not shop.has_items[0]:
         return None
-    return _DaySamplers(
+    return _StockSamplers(
         shop=shop,
         by_category=_GroupSampler.build(items.category.astype(np.int64), weights, len(preset.categories)),
         by_brand=_GroupSampler.build(items.brand.astype(np.int64), weights, len(preset.brands)),
     )
+
+
+def _draw_visits(
+    world: _World, day: int, day_start: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Who visits on a given day and when each visit starts (users only visit after signing up)."""
+    config, users = world.config, world.users
+    weekday = (config.start_date + dt.timedelta(days=day)).weekday()
+    lift = _WEEKEND_LIFT if weekday >= 5 else 1.0
+    visits = rng.poisson(config.sessions_per_user_day * users.activity * lift)
+    user = np.repeat(np.arange(config.n_users, dtype=np.int64), visits)
+    hour = rng.choice(len(_DIURNAL), size=len(user), p=_DIURNAL)
+    start = day_start + hour * _HOUR_US + rng.integers(0, _HOUR_US, size=len(user))
+    signed_up = start >= users.signup_us[user]
+    return user[signed_up], start[signed_up]
 
 
 @dataclass(frozen=True)
@@ -578,33 +596,23 @@ class _Sessions:
     brand: np.ndarray  # the brand searched for
 
 
-def _draw_sessions(
+def _open_sessions(
     world: _World,
-    day: int,
-    day_start: int,
+    user: np.ndarray,
+    start: np.ndarray,
     taste: np.ndarray,
-    samplers: _DaySamplers,
+    samplers: _StockSamplers,
     rng: np.random.Generator,
 ) -> _Sessions:
-    """Who visits today, when, and whether they open the home feed, a category page or search."""
-    config, users = world.config, world.users
-    weekday = (config.start_date + dt.timedelta(days=day)).weekday()
-    lift = _WEEKEND_LIFT if weekday >= 5 else 1.0
-    visits = rng.poisson(config.sessions_per_user_day * users.activity * lift)
-    user = np.repeat(np.arange(config.n_users, dtype=np.int64), visits)
-    hour = rng.choice(len(_DIURNAL), size=len(user), p=_DIURNAL)
-    start = day_start + hour * _HOUR_US + rng.integers(0, _HOUR_US, size=len(user))
-    signed_up = start >= users.signup_us[user]
-    user, start = user[signed_up], start[signed_up]
+    """Where each visit starts: the home feed, a category page of their choice, or a search."""
     n_sessions = len(user)
-
     kind = rng.choice(3, size=n_sessions, p=_SESSION_KIND_SHARES)
     by_brand_search = (kind == _SEARCH) & (rng.random(n_sessions) < _SEARCH_BRAND_SHARE)
     # Tastes restricted to what is in stock, so nobody is sent to an empty category.
     session_taste = (taste[user] + 1e-9) * samplers.by_category.has_items
     session_taste /= session_taste.sum(axis=1, keepdims=True)
     category = _sample_rows(session_taste, rng.random(n_sessions))
-    brand_weights = np.exp(users.brand_affinity[user]) * samplers.by_brand.has_items
+    brand_weights = np.exp(world.users.brand_affinity[user]) * samplers.by_brand.has_items
     brand = _sample_rows(brand_weights, rng.random(n_sessions))
     return _Sessions(user=user, start=start, kind=kind, by_brand_search=by_brand_search,
                      taste=session_taste, category=category, brand=brand)
@@ -612,14 +620,14 @@ def _draw_sessions(
 
 @dataclass(frozen=True)
 class _Impressions:
-    session: np.ndarray  # index into the day's sessions
+    session: np.ndarray  # index into the sessions
     item: np.ndarray
     position: np.ndarray  # 1-based
     propensity: np.ndarray
 
 
 def _show_items(
-    world: _World, sessions: _Sessions, samplers: _DaySamplers, rng: np.random.Generator
+    world: _World, sessions: _Sessions, samplers: _StockSamplers, rng: np.random.Generator
 ) -> _Impressions:
     """The logging policy fills each session's slots and records how likely each choice was.
 
@@ -678,20 +686,20 @@ def _show_items(
     )
 
 
-def _simulate_day(world: _World, day: int, state: _ShopState, purchases: _Purchases) -> _EventBatch:
-    """One day of visits: sessions, what the shop showed, and what shoppers viewed, carted and bought."""
-    config, preset = world.config, world.preset
-    rng = _rng(config.seed, _Stream.DAY, day)
-    n_items = len(world.items.category)
-    day_start = world.start_us + day * _DAY_US
-    taste = world.taste_on(day)
-    samplers = _day_samplers(world, day_start, state)
-    if samplers is None:
-        return _EventBatch.build(0)
-    sessions = _draw_sessions(world, day, day_start, taste, samplers, rng)
-    shown = _show_items(world, sessions, samplers, rng)
+def _shopper_response(
+    world: _World,
+    sessions: _Sessions,
+    shown: _Impressions,
+    taste: np.ndarray,
+    state: _ShopState,
+    rng: np.random.Generator,
+) -> tuple[_EventBatch, np.ndarray]:
+    """What shoppers do with what they were shown: view, add to cart, buy.
 
-    # --- The shopper's response: view, add to cart, purchase.
+    Returns the sessions' events and the true affinity behind each purchase, in purchase order.
+    """
+    config, preset = world.config, world.preset
+    n_items = len(world.items.category)
     user = sessions.user[shown.session]
     start = sessions.start[shown.session]
     logit = world.affinity_logit(user, shown.item, taste)
@@ -707,15 +715,13 @@ def _simulate_day(world: _World, day: int, state: _ShopState, purchases: _Purcha
     bought = carted & (rng.random(len(shown.item)) < affinity ** (1.0 - _CART_EXPONENT))
 
     # Users scroll down the list: each slot's view comes later than the one above it.
-    slots = config.impressions_per_session
-    view_gap = min(_MAX_VIEW_GAP_US, _VIEW_SPAN_US // slots)
+    view_gap = min(_MAX_VIEW_GAP_US, _VIEW_SPAN_US // config.impressions_per_session)
     impression_at = start + _IMPRESSION_DELAY_US + (shown.position - 1) * _IMPRESSION_GAP_US
     view_at = (start + _FIRST_VIEW_DELAY_US + (shown.position - 1) * view_gap
                + rng.integers(0, max(1, int(0.8 * view_gap)), size=len(shown.item)))
     cart_at = view_at + rng.integers(*_CART_DELAY_US, size=len(shown.item))
     buy_at = cart_at + rng.integers(*_PURCHASE_DELAY_US, size=len(shown.item))
 
-    # --- Assemble the day's events.
     session_ids = state.next_session + np.arange(len(sessions.user), dtype=np.int64)
     state.next_session += len(sessions.user)
     searches = np.flatnonzero(sessions.kind == _SEARCH)
@@ -734,19 +740,55 @@ def _simulate_day(world: _World, day: int, state: _ShopState, purchases: _Purcha
                            (bought, buy_at, "purchase")):
         batches.append(_EventBatch.build(int(mask.sum()), at=at[mask], event_type=_EVENT_CODE[name],
                                          **{column: values[mask] for column, values in item_columns.items()}))
+    return _EventBatch.concat(batches), affinity[bought]
+
+
+def _simulate_day(world: _World, day: int, state: _ShopState, purchases: _Purchases) -> _EventBatch:
+    """One day of visits: sessions, what the shop showed, and what shoppers viewed, carted and bought."""
+    preset = world.preset
+    rng = _rng(world.config.seed, _Stream.DAY, day)
+    day_start = world.start_us + day * _DAY_US
+    taste = world.taste_on(day)
+    visitor, start = _draw_visits(world, day, day_start, rng)
+
+    # One-of-a-kind stock changes all day, so the shop refreshes what it can show every hour: a
+    # listing sold or listed in one hour is gone from, or appears in, the next hour's feeds.
+    n_rounds = _STOCK_ROUNDS_PER_DAY if preset.one_of_a_kind else 1
+    round_length = _DAY_US // n_rounds
+    round_of_visit = (start - day_start) // round_length
+    batches, bought_affinity = [], []
+    for round_index in range(n_rounds):
+        in_round = round_of_visit == round_index
+        samplers = _stock_samplers(world, day_start + round_index * round_length, state)
+        if samplers is None or not in_round.any():
+            continue
+        sessions = _open_sessions(world, visitor[in_round], start[in_round], taste, samplers, rng)
+        shown = _show_items(world, sessions, samplers, rng)
+        events, affinity = _shopper_response(world, sessions, shown, taste, state, rng)
+        if preset.one_of_a_kind:
+            _reserve_bought_listings(events, state)
+        batches.append(events)
+        bought_affinity.append(affinity)
     events = _EventBatch.concat(batches)
+    affinity = np.concatenate(bought_affinity) if bought_affinity else np.zeros(0)
 
     if preset.one_of_a_kind:
         events, kept = _settle_one_of_a_kind_sales(events, state)
     else:
-        events, kept = _settle_repeat_purchases(events, state, n_items)
+        events, kept = _settle_repeat_purchases(events, state, len(world.items.category))
 
     is_purchase = events.event_type == _EVENT_CODE["purchase"]
     purchases.user.append(events.user[is_purchase])
     purchases.item.append(events.item[is_purchase])
     purchases.day.append(np.full(int(is_purchase.sum()), day, dtype=np.int64))
-    purchases.affinity.append(affinity[bought][kept])
+    purchases.affinity.append(affinity[kept])
     return events
+
+
+def _reserve_bought_listings(events: _EventBatch, state: _ShopState) -> None:
+    """Take bought listings out of stock for later rounds; the day's settlement decides who got them."""
+    is_purchase = events.event_type == _EVENT_CODE["purchase"]
+    np.minimum.at(state.sold_at_us, events.item[is_purchase], events.at[is_purchase])
 
 
 def _is_owned(owned_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
@@ -1010,11 +1052,12 @@ def _lookup(ids: Sequence[str], known: pl.Series, name: str) -> np.ndarray:
 def simulate(config: SimulatorConfig) -> SimulatedMarketplace:
     """Generate users, items and a month (or any period) of shopping events for a simulated shop."""
     preset = _PRESETS[config.preset]
+    category_demand = _category_base_shares(_rng(config.seed, _Stream.CATEGORIES), len(preset.categories))
     world = _World(
         config=config,
         preset=preset,
-        users=_draw_users(config, preset),
-        items=_draw_items(config, preset),
+        users=_draw_users(config, preset, category_demand),
+        items=_draw_items(config, preset, category_demand),
         start_us=_date_us(config.start_date),
     )
     n_items = len(world.items.category)
