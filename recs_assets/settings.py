@@ -53,6 +53,8 @@ class Settings:
     def __post_init__(self) -> None:
         if self.source not in SOURCES:
             raise ValueError(f"RECS_SOURCE must be one of {', '.join(SOURCES)}; got {self.source!r}")
+        if self.sim_preset not in ("games", "fashion"):
+            raise ValueError(f"RECS_SIM_PRESET must be games or fashion; got {self.sim_preset!r}")
         if self.source != "simulator" and self.data_dir is None:
             raise ValueError(f"RECS_SOURCE={self.source} needs RECS_DATA_DIR: the folder holding its files")
 
