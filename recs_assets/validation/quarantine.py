@@ -87,6 +87,11 @@ def _as_text(raw: pl.DataFrame) -> pl.DataFrame:
     return raw.select(exprs)
 
 
+def _content(raw: pl.DataFrame) -> pl.Expr:
+    """A row's whole content as it came: two rows are exact duplicates when this is equal."""
+    return pl.struct([c for c in (*EVENTS_SCHEMA, "_raw_line", "_parse_error") if c in raw.columns])
+
+
 def split_events(raw: pl.DataFrame, schema: pa.DataFrameSchema) -> EventsSplit:
     """Stage a raw batch: drop exact duplicates, quarantine what breaks a rule, keep the rest typed.
 
@@ -94,53 +99,42 @@ def split_events(raw: pl.DataFrame, schema: pa.DataFrameSchema) -> EventsSplit:
     event id already used by a different, earlier event (the first one wins); then every rule of the
     `schema` (see `validation.schemas.events_schema`). A row breaking several rules lists them all.
     """
-    text = _as_text(raw)
     typed, cast_errors = cast_to_contract(raw, EVENTS_SCHEMA)
-    content = pl.struct([*EVENTS_SCHEMA, "_raw_line", "_parse_error"])
-    flags = text.select(
-        (~content.is_first_distinct()).alias("duplicate"),
-        # An exact duplicate shares its id with an earlier copy, so only non-duplicates can conflict.
-        (pl.col("event_id").is_not_null() & ~pl.col("event_id").is_first_distinct() & content.is_first_distinct())
-        .alias("id_conflict"),
-    )
+    content = _content(raw)
+    event_id = typed["event_id"]
+    parse_error = raw["_parse_error"] if "_parse_error" in raw.columns else pl.repeat(None, raw.height, dtype=pl.String, eager=True)
+    duplicate = raw.select(~content.is_first_distinct()).to_series()
+    # An exact duplicate shares its id with an earlier copy, so only non-duplicates can conflict.
+    id_conflict = event_id.is_not_null() & ~event_id.is_first_distinct() & ~duplicate
     # An unparseable line has no values to judge: its parse error is the whole story.
-    checkable = ~flags["duplicate"] & ~flags["id_conflict"] & text["_parse_error"].is_null()
+    checkable = ~duplicate & ~id_conflict & parse_error.is_null()
 
     failures = schema_failures(schema, typed.filter(checkable))
     if failures[_ROW].null_count():
         # A table-level failure (a wrong type after casting) is a bug in this code, not bad data.
         raise RuntimeError(f"events: table-level schema failure: {failures['reason'].to_list()}")
-    original_row = pl.arg_where(checkable, eager=True).cast(pl.Int64)
     rule_errors = (
-        failures.select(original_row.gather(failures[_ROW]).alias(_ROW), "reason")
+        failures.select(pl.arg_where(checkable, eager=True).gather(failures[_ROW]).alias(_ROW), "reason")
         .group_by(_ROW)
-        .agg(pl.col("reason").unique(maintain_order=True).str.join("; ").alias("rule_error"))
+        .agg(pl.col("reason").unique(maintain_order=True).str.join("; "))
     )
-    staged = (
-        text.with_columns(
-            flags["duplicate"].alias("_duplicate"),
-            cast_errors.alias("_cast_error"),
-            pl.when(flags["id_conflict"])
-            .then(pl.format("event_id '{}' already used by an earlier, different event", pl.col("event_id")))
-            .alias("_id_error"),
-        )
-        .with_row_index(_ROW)
-        .with_columns(pl.col(_ROW).cast(pl.Int64))
-        .join(rule_errors, on=_ROW, how="left", maintain_order="left")
-        .with_columns(
-            pl.concat_str(
-                ["_parse_error", "_cast_error", "_id_error", "rule_error"], separator="; ", ignore_nulls=True
-            )
-            .replace("", None)
-            .alias("_reason")
-        )
+    rule_error = pl.repeat(None, raw.height, dtype=pl.String, eager=True).scatter(
+        rule_errors[_ROW], rule_errors["reason"]
     )
-    is_clean = staged.select(~pl.col("_duplicate") & pl.col("_reason").is_null()).to_series()
-    quarantine = staged.filter(~pl.col("_duplicate") & pl.col("_reason").is_not_null())
+    id_error = pl.select(
+        pl.when(id_conflict).then(pl.format("event_id '{}' already used by an earlier, different event", event_id))
+    ).to_series()
+    reason = pl.select(
+        pl.concat_str([parse_error, cast_errors, id_error, rule_error], separator="; ", ignore_nulls=True)
+        .replace("", None)
+    ).to_series()
+    rejected = ~duplicate & reason.is_not_null()
+    # Only rejected rows are rendered as text: a full text copy of a large batch would double its memory.
+    quarantine = _as_text(raw.filter(rejected)).with_columns(reason.filter(rejected).alias("_reason"))
     return EventsSplit(
-        clean=typed.filter(is_clean),
-        quarantine=quarantine.select(list(QUARANTINE_SCHEMA)),
-        duplicates=int(flags["duplicate"].sum()),
+        clean=typed.filter(~duplicate & reason.is_null()),
+        quarantine=quarantine,
+        duplicates=int(duplicate.sum()),
     )
 
 
@@ -165,10 +159,10 @@ class Reconciliation:
 
 def reconcile(raw: pl.DataFrame, clean: pl.DataFrame, quarantine: pl.DataFrame) -> Reconciliation:
     """Account for every raw row, counting exact duplicates independently of `split_events`."""
-    text = _as_text(raw)
-    distinct = text.select([*EVENTS_SCHEMA, "_raw_line", "_parse_error"]).n_unique() if raw.height else 0
+    distinct = raw.select(_content(raw)).n_unique() if raw.height else 0
     landed = pl.concat([clean.select("event_id"), quarantine.select("event_id")])["event_id"]
-    lost = text.select("event_id").drop_nulls().unique().filter(~pl.col("event_id").is_in(landed.implode()))
+    raw_ids = raw.select(pl.col("event_id").cast(pl.String)).drop_nulls().unique()
+    lost = raw_ids.filter(~pl.col("event_id").is_in(landed.implode()))
     return Reconciliation(
         raw_rows=raw.height,
         clean_rows=clean.height,
