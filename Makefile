@@ -29,7 +29,8 @@ test: install  ## run the test suite (never writes into the checkout)
 
 ui: install  ## the Dagster UI on the same instance `make run` writes to
 	@mkdir -p $(DAGSTER_HOME) && cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
-	$(VENV)/bin/dagster dev -w workspace.yaml
+	@# Started from the instance folder: from the checkout, Dagster would warn about ./dagster.yaml.
+	cd $(DAGSTER_HOME) && $(CURDIR)/$(VENV)/bin/dagster dev -w $(CURDIR)/workspace.yaml -p $(or $(DAGSTER_PORT),3000)
 
 benchmark-ingest: install  ## ingest throughput and peak memory at 1M and 10M simulated events
 	$(PY) benchmarks/ingest.py
