@@ -63,7 +63,7 @@ def summarize(result, planned: list[str], settings: Settings, seconds: float) ->
     for name, (rows, count) in seen.items():
         shown = f"{rows:>12,} rows" if rows is not None else " " * 17
         partitions = f"  in {count} daily partitions" if count > 1 else ""
-        lines.append(f"  {name:<20} {shown}{partitions}")
+        lines.append(f"  {name:<24} {shown}{partitions}")
     checks = result.get_asset_check_evaluations()
     failed_checks = [c for c in checks if not c.passed]
     lines += ["", f"Checks: {len(checks) - len(failed_checks)} passed, {len(failed_checks)} failed"]

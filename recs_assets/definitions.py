@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import dagster as dg
 
+from recs_assets.features.feature_tables import feature_tables
 from recs_assets.ingest.checks import items_match_schema, users_match_schema
 from recs_assets.ingest.items import items
 from recs_assets.ingest.raw_events import build_raw_events
@@ -56,7 +57,7 @@ def daily_partitions(source: MarketplaceSource) -> dg.DailyPartitionsDefinition 
 def build_definitions(settings: Settings) -> dg.Definitions:
     source = build_source(settings)
     return dg.Definitions(
-        assets=[build_raw_events(daily_partitions(source)), items, users, stage_events],
+        assets=[build_raw_events(daily_partitions(source)), items, users, stage_events, *feature_tables],
         asset_checks=[
             items_match_schema,
             users_match_schema,

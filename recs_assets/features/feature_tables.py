@@ -1,0 +1,76 @@
+"""The feature store's tables as assets: each runs its SQL file (`sql/<asset>.sql`) on the clean events.
+
+These are today's features (no cut-off: everything known so far), the ones serving reads. Training
+computes the same SQL again at its own cut-off, so models never see the future.
+"""
+
+import re
+
+import dagster as dg
+import polars as pl
+
+from recs_assets.features import DEFAULT_INTERACTION_PARAMS
+from recs_assets.features.sql_runner import required_tables, run_sql, sql_path
+from recs_assets.metadata import preview
+
+FEATURE_TABLES = (
+    "user_item_interactions",
+    "user_features",
+    "user_category_affinity",
+    "item_features",
+    "session_sequences",
+    "user_sequences",
+)
+
+
+class InteractionWeights(dg.Config):
+    """How much each kind of action says about liking an item, and how fast old actions fade."""
+
+    w_view: float = DEFAULT_INTERACTION_PARAMS["w_view"]
+    w_add_to_cart: float = DEFAULT_INTERACTION_PARAMS["w_add_to_cart"]
+    w_purchase: float = DEFAULT_INTERACTION_PARAMS["w_purchase"]
+    w_rating: float = DEFAULT_INTERACTION_PARAMS["w_rating"]
+    w_play: float = DEFAULT_INTERACTION_PARAMS["w_play"]
+    half_life_days: float | None = DEFAULT_INTERACTION_PARAMS["half_life_days"]
+
+
+def sql_summary(name: str) -> str:
+    """The first sentence of the SQL file's header comment: the table's description in the UI."""
+    header = []
+    for line in sql_path(name).read_text().splitlines():
+        if not line.startswith("--"):
+            break
+        header.append(line.lstrip("-").strip())
+    text = " ".join(header)
+    text = re.sub(rf"^{name}:\s*", "", text)
+    sentence = text.split(". ")[0].rstrip(".")
+    return sentence[:1].upper() + sentence[1:] + "."
+
+
+def build_feature_table(name: str) -> dg.AssetsDefinition:
+    """One feature table asset: its inputs are the tables its SQL reads."""
+    inputs = required_tables(sql_path(name).read_text())
+
+    @dg.asset(
+        name=name,
+        group_name="features",
+        ins={table: dg.AssetIn(table) for table in inputs},
+        description=f"{sql_summary(name)} Defined in sql/{name}.sql.",
+        kinds={"duckdb", "sql", "parquet"},
+    )
+    def feature_table(config: InteractionWeights, **tables: pl.DataFrame) -> dg.Output[pl.DataFrame]:
+        table = run_sql(name, tables, {"cutoff": None, **config.model_dump()})
+        return dg.Output(
+            table,
+            metadata={
+                "rows": dg.MetadataValue.int(table.height),
+                "columns": dg.MetadataValue.int(table.width),
+                "sql": dg.MetadataValue.path(str(sql_path(name))),
+                "preview": preview(table),
+            },
+        )
+
+    return feature_table
+
+
+feature_tables = [build_feature_table(name) for name in FEATURE_TABLES]
