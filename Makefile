@@ -12,7 +12,7 @@ export DAGSTER_HOME := $(RECS_HOME)/dagster
 # implicit and numpy oversubscribe 2 cores with their own thread pools otherwise.
 export OPENBLAS_NUM_THREADS ?= 1
 
-.PHONY: install run test ui clean benchmark-ingest
+.PHONY: install run test ui mlflow clean benchmark-ingest benchmark-train
 
 install: $(STAMP)
 
@@ -28,9 +28,16 @@ test: install  ## run the test suite (never writes into the checkout)
 	$(PY) -m pytest
 
 ui: install  ## the Dagster UI on the same instance `make run` writes to
-	@mkdir -p $(DAGSTER_HOME) && cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+	$(PY) -m recs_assets.cli prepare
 	@# Started from the instance folder: from the checkout, Dagster would warn about ./dagster.yaml.
 	cd $(DAGSTER_HOME) && $(CURDIR)/$(VENV)/bin/dagster dev -w $(CURDIR)/workspace.yaml -p $(or $(DAGSTER_PORT),3000)
+
+mlflow: install  ## the MLflow UI on the home folder's tracking database and registry
+	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///$(RECS_HOME)/mlflow.db \
+		--default-artifact-root $(RECS_HOME)/mlflow/artifacts --host 127.0.0.1 --port $(or $(MLFLOW_PORT),5000)
+
+benchmark-train: install  ## fit time and peak memory of every model on ml-100k and 1M simulated events
+	$(PY) benchmarks/train.py
 
 benchmark-ingest: install  ## ingest throughput and peak memory at 1M and 10M simulated events
 	$(PY) benchmarks/ingest.py

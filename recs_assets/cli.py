@@ -23,6 +23,9 @@ def prepare_home(settings: Settings) -> None:
     if template.exists():
         shutil.copyfile(template, settings.dagster_home / "dagster.yaml")
     os.environ["DAGSTER_HOME"] = str(settings.dagster_home)
+    from recs_assets.tracking import ensure_experiment
+
+    ensure_experiment(settings.home)
 
 
 def run_everything(settings: Settings, *, quiet: bool = True):
@@ -50,20 +53,28 @@ def run_everything(settings: Settings, *, quiet: bool = True):
     return result, planned
 
 
+def _headline(metadata) -> str:
+    """What a person wants to see first: rows for a table; the held-out score and version for a model."""
+    if "ndcg@10" in metadata:
+        version = metadata.get("model_version")
+        shown = f"ndcg@10 {metadata['ndcg@10'].value:.4f}"
+        return shown + (f"  (registered version {version.value})" if version is not None else "")
+    rows = metadata.get("rows")
+    return f"{rows.value:>12,} rows" if rows is not None else ""
+
+
 def summarize(result, planned: list[str], settings: Settings, seconds: float) -> tuple[str, bool]:
     """A short, plain report of the run: rows per asset, checks, failures, where the outputs are."""
     lines = [f"Run {result.run_id} on source '{settings.source}' in {seconds:.1f} s", "", "Assets:"]
     # A partitioned asset reports once per partition with the same whole-run metadata: show it once.
-    seen: dict[str, tuple[object, int]] = {}
+    seen: dict[str, tuple[str, int]] = {}
     for event in result.get_asset_materialization_events():
         mat = event.event_specific_data.materialization
         name = mat.asset_key.to_user_string()
-        rows = mat.metadata.get("rows")
-        seen[name] = (rows.value if rows is not None else None, seen.get(name, (None, 0))[1] + 1)
-    for name, (rows, count) in seen.items():
-        shown = f"{rows:>12,} rows" if rows is not None else " " * 17
+        seen[name] = (_headline(mat.metadata), seen.get(name, ("", 0))[1] + 1)
+    for name, (headline, count) in seen.items():
         partitions = f"  in {count} daily partitions" if count > 1 else ""
-        lines.append(f"  {name:<24} {shown}{partitions}")
+        lines.append(f"  {name:<24} {headline}{partitions}")
     checks = result.get_asset_check_evaluations()
     failed_checks = [c for c in checks if not c.passed]
     lines += ["", f"Checks: {len(checks) - len(failed_checks)} passed, {len(failed_checks)} failed"]
@@ -93,8 +104,8 @@ def summarize(result, planned: list[str], settings: Settings, seconds: float) ->
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv not in ([], ["run"]):
-        print("usage: python -m recs_assets.cli [run]", file=sys.stderr)
+    if argv not in ([], ["run"], ["prepare"]):
+        print("usage: python -m recs_assets.cli [run|prepare]", file=sys.stderr)
         return 2
     try:
         settings = Settings.from_env()
@@ -102,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"configuration error: {error}", file=sys.stderr)
         return 2
     prepare_home(settings)
+    if argv == ["prepare"]:
+        return 0
     started = time.perf_counter()
     try:
         result, planned = run_everything(settings)

@@ -7,19 +7,29 @@ from datetime import timedelta
 
 import dagster as dg
 
+from dagster_mlflow import end_mlflow_on_run_finished, mlflow_tracking
+
 from recs_assets.features.feature_tables import feature_tables
 from recs_assets.ingest.checks import items_match_schema, users_match_schema
 from recs_assets.ingest.items import items
 from recs_assets.ingest.raw_events import build_raw_events
 from recs_assets.ingest.users import users
+from recs_assets.models.candidate_generators import candidate_generators
+from recs_assets.models.ranker_model import ranker_model
 from recs_assets.settings import Settings
+from recs_assets.tracking import EXPERIMENT, tracking_uri
+from recs_assets.training.ranking_training_set import ranking_training_set
+from recs_assets.training.train_test_split import train_test_split
+from recs_assets.training.training_features import training_interactions, training_item_features
 from recs_assets.staging.checks import (
     events_invalid_share_within_limit,
     events_match_schema,
     events_reconcile_with_raw,
 )
 from recs_assets.staging.events import stage_events
+from resources.candidate_models import CandidateModels
 from resources.lake_io_manager import LakeIOManager
+from resources.model_io_manager import ModelIOManager
 from resources.marketplace_source import MarketplaceSource
 
 EVERYTHING_JOB = "materialize_everything"
@@ -57,7 +67,19 @@ def daily_partitions(source: MarketplaceSource) -> dg.DailyPartitionsDefinition 
 def build_definitions(settings: Settings) -> dg.Definitions:
     source = build_source(settings)
     return dg.Definitions(
-        assets=[build_raw_events(daily_partitions(source)), items, users, stage_events, *feature_tables],
+        assets=[
+            build_raw_events(daily_partitions(source)),
+            items,
+            users,
+            stage_events,
+            *feature_tables,
+            train_test_split,
+            training_interactions,
+            training_item_features,
+            ranking_training_set,
+            *candidate_generators,
+            ranker_model,
+        ],
         asset_checks=[
             items_match_schema,
             users_match_schema,
@@ -65,8 +87,22 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             events_reconcile_with_raw,
             events_invalid_share_within_limit,
         ],
-        jobs=[dg.define_asset_job(EVERYTHING_JOB, selection=dg.AssetSelection.all())],
-        resources={"source": source, "io_manager": LakeIOManager(home=str(settings.home))},
+        # The hook closes the run's MLflow parent run, so the next run in the same process starts cleanly.
+        jobs=[
+            dg.define_asset_job(
+                EVERYTHING_JOB, selection=dg.AssetSelection.all(), hooks={end_mlflow_on_run_finished}
+            )
+        ],
+        resources={
+            "source": source,
+            "io_manager": LakeIOManager(home=str(settings.home)),
+            "model_io_manager": ModelIOManager(home=str(settings.home)),
+            "candidate_models": CandidateModels(),
+            # One MLflow run per Dagster run; each model asset logs a nested run under it.
+            "mlflow": mlflow_tracking.configured(
+                {"experiment_name": EXPERIMENT, "mlflow_tracking_uri": tracking_uri(settings.home)}
+            ),
+        },
     )
 
 

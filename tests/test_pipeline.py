@@ -6,14 +6,17 @@ import sys
 from pathlib import Path
 
 import duckdb
+import mlflow
+import pandas as pd
 import polars as pl
 import pytest
 
 from recs_assets.cli import main, prepare_home, run_everything
 from recs_assets.settings import Settings
+from recs_assets.tracking import EXPERIMENT, tracking_uri
 
 CHECKOUT = Path(__file__).resolve().parents[1]
-TINY = dict(sim_users=150, sim_items=80, sim_days=5)
+TINY = dict(sim_users=150, sim_items=80, sim_days=16)
 
 
 def run(settings: Settings):
@@ -45,6 +48,21 @@ def test_the_whole_graph_materialises_on_a_tiny_simulator(home):
             "session_sequences", "user_sequences"} <= tables
     assert raw_days == TINY["sim_days"]
     assert raw_rows == clean_rows > 0  # the simulator writes no bad rows
+    # MLflow: one run per model, nested under the Dagster run's run, and a registered version each.
+    models = {"popularity_model", "item_knn_model", "ease_model", "als_model", "bpr_model", "ranker_model"}
+    client = mlflow.MlflowClient(tracking_uri(home))
+    runs = client.search_runs([client.get_experiment_by_name(EXPERIMENT).experiment_id])
+    model_runs = [r for r in runs if r.info.run_name in models]
+    assert sorted(r.info.run_name for r in model_runs) == sorted(models)
+    assert all(r.data.tags.get("mlflow.parentRunId") for r in model_runs)
+    assert all("ndcg_at_10" in r.data.metrics and "fit_seconds" in r.data.metrics for r in model_runs)
+    registered = {m.name: [v.version for v in client.search_model_versions(f"name='{m.name}'")] for m in client.search_registered_models()}
+    assert registered == {name: [1] for name in models}
+    assert not list(home.parent.glob("**/mlruns")), "MLflow wrote outside the home folder"
+    # A registered recommender loads as an MLflow model and answers with top-N lists.
+    loaded = mlflow.pyfunc.load_model("models:/als_model/1")
+    answer = loaded.predict(pd.DataFrame({"user_id": ["u000001"]}), params={"N": 5})
+    assert list(answer.columns) == ["user_id", "item_id", "rank", "score"] and len(answer) == 5
     # Nothing was written into the checkout.
     assert not (CHECKOUT / ".recs_home").exists() or os.environ["RECS_HOME"] != str(CHECKOUT / ".recs_home")
 

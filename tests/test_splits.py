@@ -265,3 +265,14 @@ def test_random_split_rejects_a_bad_seed(undated_shop, bad):
 def test_random_split_says_when_nobody_can_be_tested(undated_shop):
     with pytest.raises(ValueError, match="no user has interacted with two or more distinct items"):
         random_split(undated_shop.filter(pl.col("user_id") == "u1"), test_fraction=0.2, seed=0)
+
+
+def test_a_split_round_trips_through_its_warehouse_table():
+    from recs_assets.sources.simulator import SimulatorConfig, simulate
+    from recs_assets.training.splits import split_from_frame, split_to_frame, temporal_split
+
+    events = simulate(SimulatorConfig(n_users=60, n_items=40, n_days=6)).events
+    split = temporal_split(events, test_days=2)
+    back = split_from_frame(split_to_frame(split))
+    assert back.protocol == "temporal" and back.cutoff == split.cutoff
+    assert back.train.equals(split.train) and back.test.equals(split.test)

@@ -67,6 +67,33 @@ class Split:
         }
 
 
+def split_to_frame(split: Split) -> pl.DataFrame:
+    """One table for the warehouse: both sides' events with a `split` column ("train"/"test") and the
+    protocol and cut-off repeated on every row, so the split can be read back exactly."""
+    cutoff = pl.lit(split.cutoff, dtype=pl.Datetime("us", "UTC")).alias("cutoff_at")
+    return pl.concat(
+        [
+            split.train.with_columns(pl.lit("train").alias("split")),
+            split.test.with_columns(pl.lit("test").alias("split")),
+        ]
+    ).with_columns(pl.lit(split.protocol).alias("protocol"), cutoff)
+
+
+def split_from_frame(frame: pl.DataFrame) -> Split:
+    """The inverse of `split_to_frame`."""
+    if frame.height == 0:
+        raise ValueError("the split table is empty")
+    protocol = frame["protocol"][0]
+    cutoff = frame["cutoff_at"][0]
+    side = pl.col("split")
+    return Split(
+        train=frame.filter(side == "train").drop("split", "protocol", "cutoff_at"),
+        test=frame.filter(side == "test").drop("split", "protocol", "cutoff_at"),
+        protocol=protocol,
+        cutoff=cutoff,
+    )
+
+
 def interaction_events(
     events: pl.DataFrame, event_types: Sequence[str] = INTERACTION_TYPES
 ) -> pl.DataFrame:
@@ -194,3 +221,24 @@ def _is_number(value: object) -> bool:
 
 def _is_positive_number(value: object) -> bool:
     return _is_number(value) and math.isfinite(value) and value > 0
+
+
+def make_split(
+    events: pl.DataFrame,
+    protocol: str,
+    *,
+    test_days: float = 7.0,
+    test_fraction: float = 0.25,
+    seed: int = 42,
+    has_timestamps: bool = True,
+) -> Split:
+    """Split by the named protocol; "auto" means temporal where the data has time, random where not."""
+    if protocol == "auto":
+        protocol = "temporal" if has_timestamps else "random"
+    if protocol == "temporal":
+        return temporal_split(events, test_days)
+    if protocol == "leave_last_out":
+        return leave_last_out(events)
+    if protocol == "random":
+        return random_split(events, test_fraction, seed)
+    raise ValueError(f"unknown split protocol {protocol!r}; expected auto or one of {', '.join(PROTOCOLS)}")

@@ -1,0 +1,94 @@
+"""BPR: learns taste profiles by asking "did the user prefer the item they chose over a random one?".
+
+Bayesian Personalised Ranking (Rendle et al., 2009) gives each user and item a list of numbers, like
+ALS, but trains them directly for ranking: for many (user, chosen item, random other item) triples it
+nudges the numbers so the chosen item scores higher. It only uses whether an interaction happened,
+not how strong it was. Runs on the `implicit` library's CPU implementation.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+from implicit.cpu.bpr import BayesianPersonalizedRanking
+from threadpoolctl import threadpool_limits
+
+from recs_assets.models.als import _require_positive_int
+from recs_assets.models.base import MatrixFactorizationRecommender, binarized
+
+
+class BPRRecommender(MatrixFactorizationRecommender):
+    """Implicit BPR trained by SGD on the binarised matrix (implicit ignores strengths anyway).
+
+    implicit adds one column to the factors it is asked for: an item bias (users hold a constant 1
+    there). Scores use it; `similar_items` compares items without it, so that "similar" means
+    similar taste rather than similar popularity. implicit reports no loss, so `training_loss` is
+    None; `training_accuracy` is its share of sampled (chosen, random) pairs ranked correctly in
+    the last epoch (implicit's "train_auc").
+
+    Defaults were tuned on the simulator (2k and 10k users, last 7 days held out) and MovieLens
+    100k. BPR needs small steps on sparse shop data: larger learning rates reach a high training
+    accuracy and a test score below popularity. What mattered was learning_rate x iterations of
+    about 1; learning_rate=0.002 with 500 iterations halves the fit time for about 0.003 less
+    NDCG@10. Even tuned, BPR beat popularity on the simulator by only 10-20% (ALS, EASE and item_knn
+    by 20-40%).
+
+    Deterministic only with one thread: with more, implicit's SGD threads update shared factors
+    without locks (Hogwild), so two fits differ slightly. Hence `num_threads=1` by default.
+    """
+
+    name = "bpr"
+    diagnostics = ("training_accuracy",)
+
+    def __init__(
+        self,
+        factors: int = 64,
+        learning_rate: float = 0.001,
+        regularization: float = 0.03,
+        iterations: int = 1000,
+        seed: int = 42,
+        num_threads: int = 1,
+    ) -> None:
+        _require_positive_int("factors", factors)
+        _require_positive_int("iterations", iterations)
+        for name, value in (("learning_rate", learning_rate), ("regularization", regularization)):
+            if not np.isfinite(value) or value < 0:
+                raise ValueError(f"{name} must be a finite number >= 0; got {value!r}")
+        super().__init__()
+        self.factors = int(factors)
+        self.learning_rate = float(learning_rate)
+        self.regularization = float(regularization)
+        self.iterations = int(iterations)
+        self.seed = int(seed)
+        self.num_threads = int(num_threads)
+        self.training_accuracy: float | None = None
+
+    def _fit(self, user_items: sp.csr_matrix) -> None:
+        training = binarized(user_items, np.float32)
+        progress: list[tuple[int, int]] = []
+        with threadpool_limits(1, "blas"):
+            model = BayesianPersonalizedRanking(
+                factors=self.factors,
+                learning_rate=self.learning_rate,
+                regularization=self.regularization,
+                iterations=self.iterations,
+                num_threads=self.num_threads,
+                verify_negative_samples=True,
+                random_state=self.seed,
+            )
+            model.fit(
+                training,
+                show_progress=False,
+                callback=lambda _it, _secs, correct, skipped: progress.append((correct, skipped)),
+            )
+        self._set_factors(model.user_factors, model.item_factors)
+        self.training_accuracy = None
+        if progress:
+            correct, skipped = progress[-1]
+            sampled = training.nnz - skipped  # skipped: the "random" item turned out to be liked too
+            self.training_accuracy = correct / sampled if sampled > 0 else None
+
+    def _similarity_factors(self) -> np.ndarray:
+        assert self._item_factors is not None
+        return self._item_factors[:, :-1]
+

@@ -1,0 +1,207 @@
+"""The re-ranker: LightGBM LambdaRank over the union of the candidate generators' top items.
+
+Each generator (popularity, item-kNN, EASE, ALS, BPR) proposes its top items for a user; the re-ranker
+looks at all proposals together with what we know of the user and the item (how active the user is,
+their favourite categories and price level, the item's popularity, conversion rates, freshness and
+price) and learns, from what users did next, which proposals to put first.
+"""
+
+from __future__ import annotations
+
+import pickle
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import polars as pl
+
+# What the ranker reads about users and items (columns of user_features / item_features).
+USER_COLUMNS = (
+    "n_events",
+    "n_sessions",
+    "n_active_days",
+    "n_purchases",
+    "recency_days",
+    "monetary",
+    "price_level",
+    "top_category_share",
+)
+ITEM_COLUMNS = (
+    "n_users",
+    "n_views",
+    "n_purchases",
+    "popularity_rank",
+    "view_to_cart_rate",
+    "cart_to_purchase_rate",
+    "view_to_purchase_rate",
+    "price",
+    "listing_age_days",
+)
+
+
+def candidates(generators: Mapping[str, Any], user_ids: Sequence[str], n_per_generator: int) -> pl.DataFrame:
+    """The union of every generator's top items per user, with each generator's score and rank.
+
+    Columns: user_id, item_id, then `<generator>_score` and `<generator>_rank` for each generator
+    (null where that generator did not propose the item), and `n_generators` (how many proposed it).
+    """
+    frames = []
+    for name, model in generators.items():
+        items, scores = model.recommend(list(user_ids), n_per_generator, exclude_seen=True)
+        n = items.shape[1]
+        frame = pl.DataFrame(
+            {
+                "user_id": np.repeat(np.asarray(user_ids, dtype=object), n),
+                "item_id": items.reshape(-1),
+                f"{name}_score": scores.reshape(-1).astype(np.float64),
+                f"{name}_rank": np.tile(np.arange(1, n + 1, dtype=np.int32), len(user_ids)),
+            },
+            schema={"user_id": pl.String, "item_id": pl.String, f"{name}_score": pl.Float64, f"{name}_rank": pl.Int32},
+        ).filter(pl.col("item_id").is_not_null())
+        frames.append(frame)
+    if not frames:
+        raise ValueError("candidates need at least one generator")
+    union = frames[0]
+    for frame in frames[1:]:
+        union = union.join(frame, on=["user_id", "item_id"], how="full", coalesce=True)
+    rank_columns = [f"{name}_rank" for name in generators]
+    return union.with_columns(
+        pl.sum_horizontal(pl.col(c).is_not_null() for c in rank_columns).cast(pl.Int32).alias("n_generators")
+    ).sort(["user_id", "item_id"])
+
+
+def ranking_features(
+    candidate_pairs: pl.DataFrame,
+    user_features: pl.DataFrame,
+    item_features: pl.DataFrame,
+    user_category_affinity: pl.DataFrame,
+) -> pl.DataFrame:
+    """Add what we know about each user and item to the candidate pairs (all measured at one cut-off).
+
+    Also two pair features: the user's affinity for the item's category, and the item's price relative
+    to the user's usual price level.
+    """
+    users = user_features.select("user_id", *[pl.col(c).cast(pl.Float64).alias(f"user_{c}") for c in USER_COLUMNS])
+    items = item_features.select(
+        "item_id", "category", *[pl.col(c).cast(pl.Float64).alias(f"item_{c}") for c in ITEM_COLUMNS]
+    )
+    affinity = user_category_affinity.select("user_id", "category", pl.col("share").alias("user_category_share"))
+    return (
+        candidate_pairs.join(users, on="user_id", how="left")
+        .join(items, on="item_id", how="left")
+        .join(affinity, on=["user_id", "category"], how="left")
+        .with_columns(
+            pl.col("user_category_share").fill_null(0.0),
+            (pl.col("item_price") / pl.col("user_price_level")).alias("price_to_user_level"),
+        )
+        .drop("category")
+    )
+
+
+def attach_labels(features: pl.DataFrame, truth: pl.DataFrame) -> pl.DataFrame:
+    """Label each candidate 1 if the user interacted with it in the label window, else 0."""
+    positives = truth.select("user_id", "item_id").unique().with_columns(pl.lit(1, dtype=pl.Int32).alias("label"))
+    return features.join(positives, on=["user_id", "item_id"], how="left").with_columns(pl.col("label").fill_null(0))
+
+
+def feature_columns(frame: pl.DataFrame) -> list[str]:
+    return [c for c in frame.columns if c not in ("user_id", "item_id", "label")]
+
+
+class LightGBMRanker:
+    """LambdaRank on candidate pairs grouped by user; hyper-parameters and seed are explicit."""
+
+    name = "ranker"
+
+    def __init__(
+        self,
+        n_estimators: int = 200,
+        learning_rate: float = 0.05,
+        num_leaves: int = 31,
+        min_child_samples: int = 20,
+        seed: int = 42,
+    ) -> None:
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.num_leaves = num_leaves
+        self.min_child_samples = min_child_samples
+        self.seed = seed
+        self.features: list[str] = []
+        self.booster: lgb.LGBMRanker | None = None
+        self.fit_seconds: float | None = None
+
+    def params(self) -> dict[str, Any]:
+        return {
+            "n_estimators": self.n_estimators,
+            "learning_rate": self.learning_rate,
+            "num_leaves": self.num_leaves,
+            "min_child_samples": self.min_child_samples,
+            "seed": self.seed,
+        }
+
+    def fit(self, labelled: pl.DataFrame) -> LightGBMRanker:
+        """Learn from labelled candidates; users with no positive candidate teach nothing and are left out."""
+        useful = labelled.filter(pl.col("label").max().over("user_id") > 0).sort(["user_id", "item_id"])
+        if useful.height == 0:
+            raise ValueError("no user has a positive candidate: the label window or candidate lists are too small")
+        self.features = feature_columns(useful)
+        groups = useful.group_by("user_id", maintain_order=True).len()["len"].to_numpy()
+        started = time.perf_counter()
+        self.booster = lgb.LGBMRanker(
+            objective="lambdarank",
+            n_estimators=self.n_estimators,
+            learning_rate=self.learning_rate,
+            num_leaves=self.num_leaves,
+            min_child_samples=self.min_child_samples,
+            random_state=self.seed,
+            deterministic=True,
+            force_row_wise=True,
+            n_jobs=2,
+            verbose=-1,
+        )
+        self.booster.fit(useful.select(self.features).to_numpy(), useful["label"].to_numpy(), group=groups)
+        self.fit_seconds = time.perf_counter() - started
+        return self
+
+    def score(self, features: pl.DataFrame) -> np.ndarray:
+        if self.booster is None:
+            raise RuntimeError("the ranker has not been fitted")
+        missing = [c for c in self.features if c not in features.columns]
+        if missing:
+            raise ValueError(f"ranking features missing: {', '.join(missing)}")
+        return self.booster.predict(features.select(self.features).to_numpy())
+
+    def rank(self, features: pl.DataFrame, N: int) -> pl.DataFrame:
+        """Top-N per user: user_id, item_id, rank (1 = best), score."""
+        if not isinstance(N, int) or N <= 0:
+            raise ValueError(f"N must be a positive integer, got {N!r}")
+        scored = features.select("user_id", "item_id").with_columns(pl.Series("score", self.score(features)))
+        return (
+            scored.sort(["user_id", "score", "item_id"], descending=[False, True, False])
+            .with_columns(pl.int_range(1, pl.len() + 1).over("user_id").cast(pl.Int32).alias("rank"))
+            .filter(pl.col("rank") <= N)
+            .select("user_id", "item_id", "rank", "score")
+        )
+
+    def importance(self) -> dict[str, float]:
+        """Total gain per feature: which signals the ranker leans on."""
+        if self.booster is None:
+            return {}
+        gains = self.booster.booster_.feature_importance(importance_type="gain")
+        return dict(sorted(zip(self.features, map(float, gains)), key=lambda kv: -kv[1]))
+
+    def save(self, path: Path) -> None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "wb") as handle:
+            pickle.dump(self.__dict__, handle)
+
+    @classmethod
+    def load(cls, path: Path) -> LightGBMRanker:
+        ranker = cls.__new__(cls)
+        with open(path, "rb") as handle:
+            ranker.__dict__.update(pickle.load(handle))
+        return ranker

@@ -1,0 +1,81 @@
+"""`ranker_model`: the LightGBM LambdaRank re-ranker, graded against its best single input."""
+
+import dagster as dg
+import polars as pl
+
+from recs_assets.evaluation.holdout import holdout_metrics, holdout_truth
+from recs_assets.evaluation.metrics import evaluate
+from recs_assets.features.feature_tables import InteractionWeights
+from recs_assets.models import MODELS
+from recs_assets.models.ranker import LightGBMRanker
+from recs_assets.tracking import log_ranker_run
+from recs_assets.training.ranking_set import features_at, rank_for_users
+from recs_assets.training.splits import split_from_frame
+
+HOLDOUT_K = 10
+
+
+class RankerConfig(dg.Config):
+    n_estimators: int = 100
+    learning_rate: float = 0.05
+    num_leaves: int = 7
+    min_child_samples: int = 100
+    seed: int = 42
+    n_candidates: int = 50
+    weights: InteractionWeights = InteractionWeights()
+
+
+@dg.asset(
+    group_name="models",
+    io_manager_key="model_io_manager",
+    required_resource_keys={"mlflow"},
+    ins={f"{name}_model": dg.AssetIn(f"{name}_model") for name in MODELS},
+    kinds={"lightgbm", "mlflow"},
+)
+def ranker_model(
+    context: dg.AssetExecutionContext,
+    config: RankerConfig,
+    ranking_training_set: pl.DataFrame,
+    train_test_split: pl.DataFrame,
+    events: pl.DataFrame,
+    items: pl.DataFrame,
+    users: pl.DataFrame,
+    **generators,
+):
+    """Re-orders the generators' combined proposals using what we know of the user and the item (LightGBM LambdaRank).
+
+    Graded on the same held-out data as the generators; the metadata shows whether it beats the best of them.
+    """
+    ranker = LightGBMRanker(
+        n_estimators=config.n_estimators,
+        learning_rate=config.learning_rate,
+        num_leaves=config.num_leaves,
+        min_child_samples=config.min_child_samples,
+        seed=config.seed,
+    ).fit(ranking_training_set)
+    split = split_from_frame(train_test_split)
+    truth = holdout_truth(split)
+    named = {key.removesuffix("_model"): model for key, model in generators.items()}
+    known = features_at(split.train, events, items, users, split.cutoff, config.weights.model_dump())
+    ranked = rank_for_users(
+        ranker, named, truth["user_id"].unique().sort().to_list(), known, n_candidates=config.n_candidates, N=HOLDOUT_K
+    )
+    metrics = evaluate(ranked, truth, HOLDOUT_K)
+    inputs = {name: holdout_metrics(model, truth, HOLDOUT_K)["ndcg@10"] for name, model in named.items()}
+    best_name = max(inputs, key=inputs.get)
+    metrics.update({"fit_seconds": ranker.fit_seconds, "best_input_ndcg@10": inputs[best_name]})
+    metrics["lift_over_best_input"] = metrics["ndcg@10"] - inputs[best_name]
+    run_id, version = log_ranker_run(
+        context.resources.mlflow, "ranker_model", ranker, metrics, {"n_candidates": config.n_candidates, "best_input": best_name}
+    )
+    return dg.Output(
+        ranker,
+        metadata={
+            **{key: dg.MetadataValue.float(float(value)) for key, value in metrics.items()},
+            "best_input": dg.MetadataValue.text(best_name),
+            "inputs_ndcg@10": dg.MetadataValue.json(inputs),
+            "feature_importance": dg.MetadataValue.json(dict(list(ranker.importance().items())[:15])),
+            "mlflow_run_id": dg.MetadataValue.text(run_id),
+            "model_version": dg.MetadataValue.int(version),
+        },
+    )

@@ -1,0 +1,140 @@
+"""MLflow in the home folder: a SQLite tracking database and artifacts beside it, no server needed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+
+EXPERIMENT = "recs_assets"
+
+
+def tracking_uri(home: Path) -> str:
+    return f"sqlite:///{Path(home).resolve() / 'mlflow.db'}"
+
+
+def artifact_root(home: Path) -> Path:
+    return Path(home).resolve() / "mlflow" / "artifacts"
+
+
+def ensure_experiment(home: Path, name: str = EXPERIMENT) -> str:
+    """Create the experiment with its artifacts under the home folder (idempotent); return its id.
+
+    Created here, before dagster-mlflow's resource calls `set_experiment`: that call would otherwise
+    create it with MLflow's default artifact location, `./mlruns` in whatever directory the run started.
+    """
+    Path(home).mkdir(parents=True, exist_ok=True)
+    client = mlflow.MlflowClient(tracking_uri(home))
+    experiment = client.get_experiment_by_name(name)
+    if experiment is None:
+        root = artifact_root(home)
+        root.mkdir(parents=True, exist_ok=True)
+        return client.create_experiment(name, artifact_location=root.as_uri())
+    if not experiment.artifact_location.startswith(artifact_root(home).as_uri()):
+        raise RuntimeError(
+            f"MLflow experiment {name!r} stores artifacts at {experiment.artifact_location}, outside "
+            f"{home}; delete {home / 'mlflow.db'} to start afresh"
+        )
+    return experiment.experiment_id
+
+
+# Packages a registered model needs to be loaded elsewhere (the project's code travels with it).
+_MODEL_REQUIREMENTS = [
+    "numpy==2.4.6",
+    "scipy==1.17.1",
+    "polars==2.1.0",
+    "pandas==2.3.3",
+    "implicit==0.7.3",
+    "lightgbm==4.7.0",
+]
+_PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def _recommender_signature():
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
+
+    return ModelSignature(
+        inputs=Schema([ColSpec("string", "user_id")]),
+        outputs=Schema(
+            [ColSpec("string", "user_id"), ColSpec("string", "item_id"), ColSpec("integer", "rank"), ColSpec("double", "score")]
+        ),
+        params=ParamSchema([ParamSpec("N", "long", 10)]),
+    )
+
+
+_RECOMMENDER_SIGNATURE = _recommender_signature()
+
+
+class RecommenderModel(mlflow.pyfunc.PythonModel):
+    """A trained recommender as an MLflow model: give it user ids, get back their top-N items.
+
+    Input: a frame with a `user_id` column; params: `N` (default 10). Output: user_id, item_id, rank, score.
+    """
+
+    def load_context(self, context) -> None:
+        from recs_assets.models.storage import load_model_folder
+
+        self.model = load_model_folder(Path(context.artifacts["model_dir"]))
+
+    def predict(self, context, model_input, params=None):
+        import pandas as pd
+
+        from recs_assets.evaluation.holdout import recommendations_frame
+
+        n = int((params or {}).get("N", 10))
+        users = [str(u) for u in model_input["user_id"].tolist()]
+        item_ids, scores = self.model.recommend(users, n)
+        return pd.DataFrame(recommendations_frame(users, item_ids, scores).to_dict(as_series=False))
+
+
+def log_model_run(mlflow_client_module, name: str, model, metrics: dict[str, float], extra_params: dict | None = None):
+    """One MLflow run for one trained model: parameters, metrics, the model itself, and a registry version.
+
+    `mlflow_client_module` is the `mlflow` module or dagster-mlflow's resource (which proxies it and
+    holds the Dagster run's parent MLflow run, so each model becomes a nested run under it).
+    Returns (run_id, registered version).
+    """
+    import tempfile
+
+    from recs_assets.models.storage import save_model_folder
+
+    with mlflow_client_module.start_run(run_name=name, nested=True) as run:
+        mlflow.log_params({**model.params(), **(extra_params or {})})
+        mlflow.log_metrics({_metric_key(k): v for k, v in metrics.items() if _finite(v)})
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp) / "model"
+            save_model_folder(model, folder)
+            info = mlflow.pyfunc.log_model(
+                name=name,
+                python_model=RecommenderModel(),
+                signature=_RECOMMENDER_SIGNATURE,
+                artifacts={"model_dir": str(folder)},
+                code_paths=[str(_PACKAGE_DIR)],
+                pip_requirements=_MODEL_REQUIREMENTS,
+                registered_model_name=name,
+            )
+        return run.info.run_id, int(info.registered_model_version)
+
+
+def log_ranker_run(mlflow_client_module, name: str, ranker, metrics: dict[str, float], extra_params: dict | None = None):
+    """As `log_model_run`, for the LightGBM re-ranker: its booster goes to MLflow's LightGBM flavour."""
+    import mlflow.lightgbm
+
+    with mlflow_client_module.start_run(run_name=name, nested=True) as run:
+        mlflow.log_params({**ranker.params(), **(extra_params or {})})
+        mlflow.log_metrics({_metric_key(k): v for k, v in metrics.items() if _finite(v)})
+        mlflow.log_dict(ranker.importance(), "feature_importance.json")
+        info = mlflow.lightgbm.log_model(
+            ranker.booster.booster_, name=name, registered_model_name=name, pip_requirements=_MODEL_REQUIREMENTS
+        )
+        return run.info.run_id, int(info.registered_model_version)
+
+
+def _metric_key(key: str) -> str:
+    # MLflow metric names allow letters, digits, _ - . / and spaces; "ndcg@10" becomes "ndcg_at_10".
+    return key.replace("@", "_at_")
+
+
+def _finite(value) -> bool:
+    return isinstance(value, (int, float)) and value == value and abs(value) != float("inf")

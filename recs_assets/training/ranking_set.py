@@ -1,0 +1,115 @@
+"""The re-ranker's lessons: candidates proposed from the past, labelled by what users did next.
+
+The training part of the split is cut once more: generators are fitted on everything before an inner
+cut-off, propose candidates, and each candidate is labelled by whether the user interacted with it in
+the label window that follows. Features are measured at the inner cut-off, so no lesson shows the
+ranker anything it would not know at serving time.
+
+    [ generators fit + features ][ label window ][ test window ]
+                                T1              T2
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from recs_assets.evaluation.holdout import holdout_truth
+from recs_assets.features.sql_runner import run_sql
+from recs_assets.models.ranker import attach_labels, candidates, ranking_features
+from recs_assets.training.splits import Split, make_split
+
+
+def fit_generator(model, interactions: pl.DataFrame, item_features: pl.DataFrame):
+    """Fit a candidate generator on interactions; only items available at the cut-off may be proposed."""
+    available = item_features.filter(pl.col("is_available"))["item_id"].to_list()
+    categories = item_features.select("item_id", "category").drop_nulls()
+    return model.fit(interactions, available_item_ids=available, item_categories=categories)
+
+
+def features_at(events: pl.DataFrame, all_events: pl.DataFrame, items: pl.DataFrame, users: pl.DataFrame,
+                cutoff: datetime | None, weights: Mapping[str, Any]) -> dict[str, pl.DataFrame]:
+    """User, item and user x category features as known at `cutoff`, from `events` (the visible past).
+
+    Item availability reads `all_events` so that a listing sold after the cut-off still counts as for
+    sale at it.
+    """
+    params = {"cutoff": cutoff, **weights}
+    return {
+        "interactions": run_sql("user_item_interactions", {"events": events}, params),
+        "user_features": run_sql("user_features", {"events": events, "items": items, "users": users}, params),
+        "item_features": run_sql("item_features", {"events": all_events, "items": items}, params),
+        "user_category_affinity": run_sql("user_category_affinity", {"events": events, "items": items}, params),
+    }
+
+
+def sample_users(truth: pl.DataFrame, max_users: int | None, seed: int) -> list[str]:
+    """The users to build lessons for (all with a label, or a seeded sample when there are too many)."""
+    users = truth["user_id"].unique().sort().to_list()
+    if max_users is None or len(users) <= max_users:
+        return users
+    rng = np.random.default_rng(seed)
+    return sorted(rng.choice(np.asarray(users, dtype=object), size=max_users, replace=False).tolist())
+
+
+def build_ranking_set(
+    split: Split,
+    all_events: pl.DataFrame,
+    items: pl.DataFrame,
+    users: pl.DataFrame,
+    make_generators: Callable[[], Mapping[str, Any]],
+    *,
+    weights: Mapping[str, Any],
+    label_days: float = 7.0,
+    label_fraction: float = 0.25,
+    n_candidates: int = 50,
+    max_users: int | None = 5_000,
+    seed: int = 42,
+) -> tuple[pl.DataFrame, dict[str, Any]]:
+    """Labelled candidate pairs for training the re-ranker, and a description for metadata."""
+    protocol = "temporal" if split.protocol == "temporal" else "random"
+    inner = make_split(split.train, protocol, test_days=label_days, test_fraction=label_fraction, seed=seed)
+    truth = holdout_truth(inner)
+    if truth.height == 0:
+        raise ValueError("the label window holds no new interactions: use more days of data or a longer label window")
+    known = features_at(inner.train, all_events, items, users, inner.cutoff, weights)
+    generators = {
+        name: fit_generator(model, known["interactions"], known["item_features"])
+        for name, model in make_generators().items()
+    }
+    chosen = sample_users(truth, max_users, seed)
+    pairs = candidates(generators, chosen, n_candidates)
+    frame = attach_labels(
+        ranking_features(pairs, known["user_features"], known["item_features"], known["user_category_affinity"]),
+        truth,
+    )
+    positives = int(frame["label"].sum())
+    described = {
+        "protocol": inner.protocol,
+        "label_cutoff": inner.cutoff.isoformat() if inner.cutoff else None,
+        "users": len(chosen),
+        "candidate_pairs": frame.height,
+        "positive_pairs": positives,
+        # How many of the label window's interactions the candidates cover: the ranker's ceiling.
+        "candidate_recall": positives / truth.filter(pl.col("user_id").is_in(chosen)).height,
+    }
+    return frame, described
+
+
+def rank_for_users(
+    ranker,
+    generators: Mapping[str, Any],
+    user_ids: list[str],
+    known: Mapping[str, pl.DataFrame],
+    *,
+    n_candidates: int,
+    N: int,
+) -> pl.DataFrame:
+    """The ranker's top-N for these users: candidates from the generators, features at the same cut-off."""
+    pairs = candidates(generators, user_ids, n_candidates)
+    features = ranking_features(pairs, known["user_features"], known["item_features"], known["user_category_affinity"])
+    return ranker.rank(features, N)

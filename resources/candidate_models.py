@@ -1,0 +1,61 @@
+"""Hyper-parameters and seeds of the candidate generators: one place, read by every asset that fits them.
+
+The model assets and the re-ranker's training set both fit the generators; reading the same resource
+guarantees they fit the same models. A field left empty (None) takes the model class's own default,
+so defaults live in one place, the model's constructor; MLflow records the values actually used.
+"""
+
+from typing import Any
+
+import dagster as dg
+
+from recs_assets.models import MODELS
+
+
+class PopularityParams(dg.Config):
+    by: str | None = None
+
+
+class ItemKNNParams(dg.Config):
+    k: int | None = None
+    shrinkage: float | None = None
+
+
+class EASEParams(dg.Config):
+    l2: float | None = None
+
+
+class ALSParams(dg.Config):
+    factors: int | None = None
+    regularization: float | None = None
+    alpha: float | None = None
+    iterations: int | None = None
+    seed: int | None = None
+
+
+class BPRParams(dg.Config):
+    factors: int | None = None
+    learning_rate: float | None = None
+    regularization: float | None = None
+    iterations: int | None = None
+    seed: int | None = None
+
+
+class CandidateModels(dg.ConfigurableResource):
+    """The five candidate generators' settings (change them in the launchpad or in definitions)."""
+
+    popularity: PopularityParams = PopularityParams()
+    item_knn: ItemKNNParams = ItemKNNParams()
+    ease: EASEParams = EASEParams()
+    als: ALSParams = ALSParams()
+    bpr: BPRParams = BPRParams()
+
+    def build(self, name: str) -> Any:
+        """A fresh, unfitted model of the named kind with its configured hyper-parameters."""
+        if name not in MODELS:
+            raise ValueError(f"unknown model {name!r}; expected one of {', '.join(MODELS)}")
+        overrides = {k: v for k, v in getattr(self, name).model_dump().items() if v is not None}
+        return MODELS[name](**overrides)
+
+    def build_all(self) -> dict[str, Any]:
+        return {name: self.build(name) for name in MODELS}

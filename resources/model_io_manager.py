@@ -1,0 +1,27 @@
+"""Dagster IO manager for trained models: each model saved in the home folder under its asset name."""
+
+from pathlib import Path
+
+import dagster as dg
+
+from recs_assets.models.storage import load_model_folder, save_model_folder
+
+
+class ModelIOManager(dg.ConfigurableIOManager):
+    """Saves a model into `$RECS_HOME/models/<asset>/` (atomically) and loads it back for downstream assets."""
+
+    home: str
+
+    def _folder(self, key: dg.AssetKey) -> Path:
+        return Path(self.home) / "models" / key.to_python_identifier()
+
+    def handle_output(self, context: dg.OutputContext, obj) -> None:
+        folder = self._folder(context.asset_key)
+        save_model_folder(obj, folder)
+        context.add_output_metadata({"model_path": dg.MetadataValue.path(str(folder))})
+
+    def load_input(self, context: dg.InputContext):
+        folder = self._folder(context.asset_key)
+        if not (folder / "model.json").exists():
+            raise FileNotFoundError(f"{context.asset_key.to_user_string()} has not been trained yet (no {folder})")
+        return load_model_folder(folder)
