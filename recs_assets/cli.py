@@ -28,7 +28,7 @@ def prepare_home(settings: Settings) -> None:
     ensure_experiment(settings.home)
 
 
-def run_everything(settings: Settings, *, quiet: bool = True):
+def run_everything(settings: Settings, *, quiet: bool = True, job_name: str | None = None):
     """Materialise every asset (all partitions in one run) and its checks.
 
     Returns the run result and the names of the assets the run was meant to build.
@@ -38,7 +38,7 @@ def run_everything(settings: Settings, *, quiet: bool = True):
     from recs_assets.definitions import EVERYTHING_JOB, build_definitions
 
     defs = build_definitions(settings)
-    job = defs.resolve_job_def(EVERYTHING_JOB)
+    job = defs.resolve_job_def(job_name or EVERYTHING_JOB)
     raw = defs.resolve_assets_def("raw_events")
     tags = {}
     if raw.partitions_def is not None:
@@ -49,7 +49,7 @@ def run_everything(settings: Settings, *, quiet: bool = True):
     result = job.execute_in_process(
         instance=dg.DagsterInstance.get(), tags=tags, run_config=run_config, raise_on_error=False
     )
-    planned = sorted(key.to_user_string() for key in defs.resolve_asset_graph().materializable_asset_keys)
+    planned = sorted(key.to_user_string() for key in job.asset_layer.executable_asset_keys)
     return result, planned
 
 

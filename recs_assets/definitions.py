@@ -33,6 +33,7 @@ from resources.model_io_manager import ModelIOManager
 from resources.marketplace_source import MarketplaceSource
 
 EVERYTHING_JOB = "materialize_everything"
+INGEST_JOB = "ingest_and_validate"
 
 # Single-run backfills (one step for a range of days) are marked beta; we rely on them knowingly.
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
@@ -91,7 +92,9 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         jobs=[
             dg.define_asset_job(
                 EVERYTHING_JOB, selection=dg.AssetSelection.all(), hooks={end_mlflow_on_run_finished}
-            )
+            ),
+            # New raw data in, validated warehouse out: what a daily ingestion refresh runs.
+            dg.define_asset_job(INGEST_JOB, selection=dg.AssetSelection.groups("ingest", "staging")),
         ],
         resources={
             "source": source,
