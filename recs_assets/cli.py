@@ -102,8 +102,23 @@ def summarize(result, planned: list[str], settings: Settings, seconds: float) ->
     return "\n".join(lines), ok
 
 
+def quiet_libraries() -> None:
+    """Keep the console to the summary: MLflow's progress bars, notices and warnings are in its own UI."""
+    import logging
+    import warnings
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "ERROR")
+    import mlflow  # noqa: F401  (it sets up its loggers on import; quieten them after)
+
+    logging.getLogger("mlflow").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", module=r"mlflow(\..*)?$")
+    warnings.filterwarnings("ignore", module=r"dagster_mlflow(\..*)?$")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    quiet_libraries()
     if argv not in ([], ["run"], ["prepare"]):
         print("usage: python -m recs_assets.cli [run|prepare]", file=sys.stderr)
         return 2

@@ -28,6 +28,7 @@ from recs_assets.staging.checks import (
 )
 from recs_assets.staging.events import stage_events
 from resources.candidate_models import CandidateModels
+from resources.interaction_weights import InteractionWeights
 from resources.lake_io_manager import LakeIOManager
 from resources.model_io_manager import ModelIOManager
 from resources.marketplace_source import MarketplaceSource
@@ -101,6 +102,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             "io_manager": LakeIOManager(home=str(settings.home)),
             "model_io_manager": ModelIOManager(home=str(settings.home)),
             "candidate_models": CandidateModels(),
+            "interaction_weights": InteractionWeights(),
             # One MLflow run per Dagster run; each model asset logs a nested run under it.
             "mlflow": mlflow_tracking.configured(
                 {"experiment_name": EXPERIMENT, "mlflow_tracking_uri": tracking_uri(settings.home)}

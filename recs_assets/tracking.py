@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import mlflow
+import pandas as pd
 
 EXPERIMENT = "recs_assets"
 
@@ -77,9 +78,7 @@ class RecommenderModel(mlflow.pyfunc.PythonModel):
 
         self.model = load_model_folder(Path(context.artifacts["model_dir"]))
 
-    def predict(self, context, model_input, params=None):
-        import pandas as pd
-
+    def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
         from recs_assets.evaluation.holdout import recommendations_frame
 
         n = int((params or {}).get("N", 10))

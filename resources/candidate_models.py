@@ -44,6 +44,8 @@ class BPRParams(dg.Config):
 class CandidateModels(dg.ConfigurableResource):
     """The five candidate generators' settings (change them in the launchpad or in definitions)."""
 
+    # How many items each generator proposes to the re-ranker, in training and in scoring alike.
+    n_candidates: int = 50
     popularity: PopularityParams = PopularityParams()
     item_knn: ItemKNNParams = ItemKNNParams()
     ease: EASEParams = EASEParams()

@@ -27,7 +27,9 @@ from recs_assets.models import (
     top_n,
 )
 from recs_assets.models.ease import MAX_ITEMS
+from recs_assets.sources import movielens
 from recs_assets.sources.simulator import SimulatorConfig, simulate
+from tests.conftest import datasets_dir
 
 # --- the checkerboard -------------------------------------------------------------------------------
 
@@ -549,3 +551,29 @@ def test_learned_models_beat_popularity_on_the_simulator(name, simulated_split, 
     ndcg = ndcg_at_10(MODELS[name](), *simulated_split)
     assert popularity_ndcg > 0.05
     assert ndcg > MARGIN[name] * popularity_ndcg, f"{name}: {ndcg:.4f} vs popularity {popularity_ndcg:.4f}"
+
+
+@pytest.fixture(scope="module")
+def movielens_split() -> tuple[pl.DataFrame, pl.DataFrame]:
+    """MovieLens 100k, ratings as strengths; a random 25% of each user's ratings held out (seed 42)."""
+    folder = datasets_dir() / "ml-100k"
+    if not (folder / "u.data").is_file():
+        pytest.skip(f"MovieLens 100k not found in {folder}; set RECS_DATASETS_DIR")
+    ratings = movielens.load_raw_events(folder).select("user_id", "item_id", pl.col("value").alias("strength"))
+    rng = np.random.default_rng(42)
+    ratings = ratings.sort("user_id", "item_id").with_columns(draw=pl.Series(rng.random(ratings.height)))
+    ratings = ratings.with_columns(
+        order=pl.col("draw").rank("ordinal").over("user_id"), n=pl.len().over("user_id")
+    )
+    held_out = pl.col("order") <= (pl.col("n") * 0.25).round()
+    return ratings.filter(~held_out).select("user_id", "item_id", "strength"), ratings.filter(held_out).select(
+        "user_id", "item_id"
+    )
+
+
+@pytest.mark.slow
+def test_learned_models_beat_popularity_on_movielens(movielens_split):
+    popularity = ndcg_at_10(PopularityRecommender(), *movielens_split)
+    for name in ("item_knn", "ease", "als", "bpr"):
+        ndcg = ndcg_at_10(MODELS[name](), *movielens_split)
+        assert ndcg > 1.3 * popularity, f"{name}: {ndcg:.4f} vs popularity {popularity:.4f}"

@@ -16,7 +16,7 @@ from recs_assets.settings import Settings
 from recs_assets.tracking import EXPERIMENT, tracking_uri
 
 CHECKOUT = Path(__file__).resolve().parents[1]
-TINY = dict(sim_users=150, sim_items=80, sim_days=16)
+TINY = dict(sim_users=150, sim_items=80, sim_days=24)
 
 
 def run(settings: Settings):

@@ -9,9 +9,9 @@ import re
 import dagster as dg
 import polars as pl
 
-from recs_assets.features import DEFAULT_INTERACTION_PARAMS
 from recs_assets.features.sql_runner import required_tables, run_sql, sql_path
 from recs_assets.metadata import preview
+from resources.interaction_weights import InteractionWeights
 
 FEATURE_TABLES = (
     "user_item_interactions",
@@ -21,17 +21,6 @@ FEATURE_TABLES = (
     "session_sequences",
     "user_sequences",
 )
-
-
-class InteractionWeights(dg.Config):
-    """How much each kind of action says about liking an item, and how fast old actions fade."""
-
-    w_view: float = DEFAULT_INTERACTION_PARAMS["w_view"]
-    w_add_to_cart: float = DEFAULT_INTERACTION_PARAMS["w_add_to_cart"]
-    w_purchase: float = DEFAULT_INTERACTION_PARAMS["w_purchase"]
-    w_rating: float = DEFAULT_INTERACTION_PARAMS["w_rating"]
-    w_play: float = DEFAULT_INTERACTION_PARAMS["w_play"]
-    half_life_days: float | None = DEFAULT_INTERACTION_PARAMS["half_life_days"]
 
 
 def sql_summary(name: str) -> str:
@@ -58,8 +47,8 @@ def build_feature_table(name: str) -> dg.AssetsDefinition:
         description=f"{sql_summary(name)} Defined in sql/{name}.sql.",
         kinds={"duckdb", "sql", "parquet"},
     )
-    def feature_table(config: InteractionWeights, **tables: pl.DataFrame) -> dg.Output[pl.DataFrame]:
-        table = run_sql(name, tables, {"cutoff": None, **config.model_dump()})
+    def feature_table(interaction_weights: InteractionWeights, **tables: pl.DataFrame) -> dg.Output[pl.DataFrame]:
+        table = run_sql(name, tables, {"cutoff": None, **interaction_weights.params()})
         return dg.Output(
             table,
             metadata={

@@ -53,7 +53,7 @@ class EASERecommender(Recommender):
                 "Use item_knn or als, or restrict the catalogue (e.g. to items with enough interactions)."
             )
         self._binary = binarized(user_items)
-        self._weights = ease_weights(self._binary, self.l2).astype(np.float32)
+        self._weights = np.ascontiguousarray(ease_weights(self._binary, self.l2), dtype=np.float32)
 
     def _score_users(self, user_idx: np.ndarray) -> np.ndarray:
         assert self._binary is not None and self._weights is not None
@@ -68,7 +68,7 @@ class EASERecommender(Recommender):
         return {"weights": self._weights}
 
     def _restore_model(self, state: dict[str, np.ndarray]) -> None:
-        self._weights = state["weights"]
+        self._weights = np.ascontiguousarray(state["weights"])
         assert self._user_items is not None
         self._binary = binarized(self._user_items)
 
@@ -78,13 +78,14 @@ def ease_weights(user_items: sp.csr_matrix, l2: float) -> np.ndarray:
     n_items = user_items.shape[1]
     block = max(1, _BLOCK_CELLS // max(1, n_items))
     # Dense G filled block by block: a sparse X^T X of a dense-ish catalogue costs 12 bytes a cell.
-    gram = np.empty((n_items, n_items), dtype=np.float64)
+    # Fortran order, so LAPACK below works in place instead of on a second n x n copy; G is
+    # symmetric, so a block of rows is also the transposed block of columns.
+    gram = np.empty((n_items, n_items), dtype=np.float64, order="F")
     item_users = user_items.T.tocsr()
     for start in range(0, n_items, block):
-        gram[start : start + block] = (item_users[start : start + block] @ user_items).toarray()
+        gram[:, start : start + block] = (item_users[start : start + block] @ user_items).toarray().T
     gram[np.diag_indices_from(gram)] += l2
-    # G is symmetric positive definite: Cholesky inverts it in place, with half the work of LU
-    # and no second n x n copy (which matters at 20k+ items).
+    # G is symmetric positive definite: Cholesky inverts it with half the work of LU.
     factor, info = lapack.dpotrf(gram, lower=False, overwrite_a=True, clean=False)
     if info != 0:
         raise np.linalg.LinAlgError(f"EASE: X^T X + l2 I is not positive definite (dpotrf info={info})")
@@ -92,9 +93,12 @@ def ease_weights(user_items: sp.csr_matrix, l2: float) -> np.ndarray:
     if info != 0:
         raise np.linalg.LinAlgError(f"EASE: could not invert X^T X + l2 I (dpotri info={info})")
     _mirror_upper(inverse, block)
-    inverse /= -np.diag(inverse)[None, :]
-    inverse[np.diag_indices_from(inverse)] = 0.0
-    return inverse
+    # P is symmetric, so its transpose is the same matrix in C order: rows contiguous, which is
+    # what scoring (sparse rows of X times B) reads. Column order made it 25x slower at 20k items.
+    weights = inverse.T
+    weights /= -np.diag(weights)[None, :]
+    weights[np.diag_indices_from(weights)] = 0.0
+    return weights
 
 
 def _mirror_upper(matrix: np.ndarray, block: int) -> None:

@@ -107,8 +107,12 @@ def attach_labels(features: pl.DataFrame, truth: pl.DataFrame) -> pl.DataFrame:
     return features.join(positives, on=["user_id", "item_id"], how="left").with_columns(pl.col("label").fill_null(0))
 
 
+# Columns that identify or label a row rather than describe it.
+NOT_FEATURES = ("user_id", "item_id", "label", "window")
+
+
 def feature_columns(frame: pl.DataFrame) -> list[str]:
-    return [c for c in frame.columns if c not in ("user_id", "item_id", "label")]
+    return [c for c in frame.columns if c not in NOT_FEATURES]
 
 
 class LightGBMRanker:
@@ -118,12 +122,14 @@ class LightGBMRanker:
 
     def __init__(
         self,
-        n_estimators: int = 200,
+        n_estimators: int = 100,
         learning_rate: float = 0.05,
-        num_leaves: int = 31,
-        min_child_samples: int = 20,
+        num_leaves: int = 7,
+        min_child_samples: int = 100,
         seed: int = 42,
     ) -> None:
+        # Small trees and large leaves on purpose: positives are rare (about 1 in 100 candidates), and a
+        # bigger model learns the label windows' noise (in-sample NDCG doubles, held-out NDCG drops).
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
         self.num_leaves = num_leaves
@@ -144,11 +150,13 @@ class LightGBMRanker:
 
     def fit(self, labelled: pl.DataFrame) -> LightGBMRanker:
         """Learn from labelled candidates; users with no positive candidate teach nothing and are left out."""
-        useful = labelled.filter(pl.col("label").max().over("user_id") > 0).sort(["user_id", "item_id"])
+        # One ranked list per user and label window; lists without a positive teach nothing.
+        keys = ["window", "user_id"] if "window" in labelled.columns else ["user_id"]
+        useful = labelled.filter(pl.col("label").max().over(keys) > 0).sort([*keys, "item_id"])
         if useful.height == 0:
             raise ValueError("no user has a positive candidate: the label window or candidate lists are too small")
         self.features = feature_columns(useful)
-        groups = useful.group_by("user_id", maintain_order=True).len()["len"].to_numpy()
+        groups = useful.group_by(keys, maintain_order=True).len()["len"].to_numpy()
         started = time.perf_counter()
         self.booster = lgb.LGBMRanker(
             objective="lambdarank",

@@ -5,7 +5,6 @@ import polars as pl
 
 from recs_assets.evaluation.holdout import holdout_metrics, holdout_truth
 from recs_assets.evaluation.metrics import evaluate
-from recs_assets.features.feature_tables import InteractionWeights
 from recs_assets.models import MODELS
 from recs_assets.models.ranker import LightGBMRanker
 from recs_assets.tracking import log_ranker_run
@@ -16,19 +15,19 @@ HOLDOUT_K = 10
 
 
 class RankerConfig(dg.Config):
-    n_estimators: int = 100
-    learning_rate: float = 0.05
-    num_leaves: int = 7
-    min_child_samples: int = 100
-    seed: int = 42
-    n_candidates: int = 50
-    weights: InteractionWeights = InteractionWeights()
+    """LightGBM's settings (None = the ranker's tuned default)."""
+
+    n_estimators: int | None = None
+    learning_rate: float | None = None
+    num_leaves: int | None = None
+    min_child_samples: int | None = None
+    seed: int | None = None
 
 
 @dg.asset(
     group_name="models",
     io_manager_key="model_io_manager",
-    required_resource_keys={"mlflow"},
+    required_resource_keys={"mlflow", "candidate_models", "interaction_weights"},
     ins={f"{name}_model": dg.AssetIn(f"{name}_model") for name in MODELS},
     kinds={"lightgbm", "mlflow"},
 )
@@ -46,19 +45,15 @@ def ranker_model(
 
     Graded on the same held-out data as the generators; the metadata shows whether it beats the best of them.
     """
-    ranker = LightGBMRanker(
-        n_estimators=config.n_estimators,
-        learning_rate=config.learning_rate,
-        num_leaves=config.num_leaves,
-        min_child_samples=config.min_child_samples,
-        seed=config.seed,
-    ).fit(ranking_training_set)
+    n_candidates = context.resources.candidate_models.n_candidates
+    settings = config.model_dump()
+    ranker = LightGBMRanker(**{k: v for k, v in settings.items() if v is not None}).fit(ranking_training_set)
     split = split_from_frame(train_test_split)
     truth = holdout_truth(split)
     named = {key.removesuffix("_model"): model for key, model in generators.items()}
-    known = features_at(split.train, events, items, users, split.cutoff, config.weights.model_dump())
+    known = features_at(split.train, events, items, users, split.cutoff, context.resources.interaction_weights.params())
     ranked = rank_for_users(
-        ranker, named, truth["user_id"].unique().sort().to_list(), known, n_candidates=config.n_candidates, N=HOLDOUT_K
+        ranker, named, truth["user_id"].unique().sort().to_list(), known, n_candidates=n_candidates, N=HOLDOUT_K
     )
     metrics = evaluate(ranked, truth, HOLDOUT_K)
     inputs = {name: holdout_metrics(model, truth, HOLDOUT_K)["ndcg@10"] for name, model in named.items()}
@@ -66,7 +61,7 @@ def ranker_model(
     metrics.update({"fit_seconds": ranker.fit_seconds, "best_input_ndcg@10": inputs[best_name]})
     metrics["lift_over_best_input"] = metrics["ndcg@10"] - inputs[best_name]
     run_id, version = log_ranker_run(
-        context.resources.mlflow, "ranker_model", ranker, metrics, {"n_candidates": config.n_candidates, "best_input": best_name}
+        context.resources.mlflow, "ranker_model", ranker, metrics, {"n_candidates": n_candidates, "best_input": best_name}
     )
     return dg.Output(
         ranker,

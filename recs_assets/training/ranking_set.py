@@ -56,6 +56,21 @@ def sample_users(truth: pl.DataFrame, max_users: int | None, seed: int) -> list[
     return sorted(rng.choice(np.asarray(users, dtype=object), size=max_users, replace=False).tolist())
 
 
+def _label_windows(split: Split, label_days: float, label_fraction: float, n_windows: int, seed: int) -> list[Split]:
+    """The inner splits lessons are drawn from: the last `n_windows` label windows before the test window
+    (temporal), or `n_windows` seeded hold-outs of the training part (random)."""
+    windows = []
+    train = split.train
+    for window in range(n_windows):
+        if split.protocol == "temporal":
+            inner = make_split(train, "temporal", test_days=label_days)
+            train = inner.train  # the next window ends where this one starts
+        else:
+            inner = make_split(split.train, "random", test_fraction=label_fraction, seed=seed + window)
+        windows.append(inner)
+    return windows
+
+
 def build_ranking_set(
     split: Split,
     all_events: pl.DataFrame,
@@ -66,37 +81,44 @@ def build_ranking_set(
     weights: Mapping[str, Any],
     label_days: float = 7.0,
     label_fraction: float = 0.25,
+    n_windows: int = 2,
     n_candidates: int = 50,
     max_users: int | None = 5_000,
     seed: int = 42,
 ) -> tuple[pl.DataFrame, dict[str, Any]]:
-    """Labelled candidate pairs for training the re-ranker, and a description for metadata."""
-    protocol = "temporal" if split.protocol == "temporal" else "random"
-    inner = make_split(split.train, protocol, test_days=label_days, test_fraction=label_fraction, seed=seed)
-    truth = holdout_truth(inner)
-    if truth.height == 0:
-        raise ValueError("the label window holds no new interactions: use more days of data or a longer label window")
-    known = features_at(inner.train, all_events, items, users, inner.cutoff, weights)
-    generators = {
-        name: fit_generator(model, known["interactions"], known["item_features"])
-        for name, model in make_generators().items()
-    }
-    chosen = sample_users(truth, max_users, seed)
-    pairs = candidates(generators, chosen, n_candidates)
-    frame = attach_labels(
-        ranking_features(pairs, known["user_features"], known["item_features"], known["user_category_affinity"]),
-        truth,
-    )
-    positives = int(frame["label"].sum())
-    described = {
-        "protocol": inner.protocol,
-        "label_cutoff": inner.cutoff.isoformat() if inner.cutoff else None,
-        "users": len(chosen),
-        "candidate_pairs": frame.height,
-        "positive_pairs": positives,
-        # How many of the label window's interactions the candidates cover: the ranker's ceiling.
-        "candidate_recall": positives / truth.filter(pl.col("user_id").is_in(chosen)).height,
-    }
+    """Labelled candidate pairs for training the re-ranker, and a description for metadata.
+
+    Lessons come from `n_windows` label windows (each with generators refitted on what came before
+    it): more lessons, and lessons from more than one moment, make a ranker that generalises.
+    """
+    frames, described = [], {"windows": []}
+    for number, inner in enumerate(_label_windows(split, label_days, label_fraction, n_windows, seed)):
+        truth = holdout_truth(inner)
+        if truth.height == 0:
+            raise ValueError("a label window holds no new interactions: use more days of data or fewer windows")
+        known = features_at(inner.train, all_events, items, users, inner.cutoff, weights)
+        generators = {
+            name: fit_generator(model, known["interactions"], known["item_features"])
+            for name, model in make_generators().items()
+        }
+        chosen = sample_users(truth, max_users, seed + number)
+        pairs = candidates(generators, chosen, n_candidates)
+        features = ranking_features(pairs, known["user_features"], known["item_features"], known["user_category_affinity"])
+        labelled = attach_labels(features, truth).with_columns(pl.lit(number, dtype=pl.Int32).alias("window"))
+        positives = int(labelled["label"].sum())
+        described["windows"].append(
+            {
+                "label_cutoff": inner.cutoff.isoformat() if inner.cutoff else None,
+                "users": len(chosen),
+                "candidate_pairs": labelled.height,
+                "positive_pairs": positives,
+                # How many of the window's interactions the candidates cover: the ranker's ceiling.
+                "candidate_recall": round(positives / truth.filter(pl.col("user_id").is_in(chosen)).height, 4),
+            }
+        )
+        frames.append(labelled)
+    frame = pl.concat(frames, how="diagonal_relaxed")
+    described.update({"protocol": split.protocol, "candidate_pairs": frame.height, "positive_pairs": int(frame["label"].sum())})
     return frame, described
 
 

@@ -3,25 +3,24 @@
 import dagster as dg
 import polars as pl
 
-from recs_assets.features.feature_tables import InteractionWeights
 from recs_assets.metadata import preview
 from recs_assets.training.ranking_set import build_ranking_set
 from recs_assets.training.splits import split_from_frame
 from resources.candidate_models import CandidateModels
+from resources.interaction_weights import InteractionWeights
 
 
 class RankingSetConfig(dg.Config):
-    """How the lessons are made: the label window, how many candidates per generator, how many users."""
+    """How the lessons are made: the label windows and how many users per window."""
 
     label_days: float = 7.0
     label_fraction: float = 0.25
-    n_candidates: int = 50
+    n_windows: int = 2
     max_users: int = 5_000
     seed: int = 42
-    weights: InteractionWeights = InteractionWeights()
 
 
-@dg.asset(group_name="training", required_resource_keys={"candidate_models"}, kinds={"parquet", "duckdb"})
+@dg.asset(group_name="training", required_resource_keys={"candidate_models", "interaction_weights"}, kinds={"parquet", "duckdb"})
 def ranking_training_set(
     context: dg.AssetExecutionContext,
     config: RankingSetConfig,
@@ -36,16 +35,18 @@ def ranking_training_set(
     after it, so the ranker learns to predict the future from the past, as it must in production.
     """
     models: CandidateModels = context.resources.candidate_models
+    weights: InteractionWeights = context.resources.interaction_weights
     frame, described = build_ranking_set(
         split_from_frame(train_test_split),
         events,
         items,
         users,
         models.build_all,
-        weights=config.weights.model_dump(),
+        weights=weights.params(),
         label_days=config.label_days,
         label_fraction=config.label_fraction,
-        n_candidates=config.n_candidates,
+        n_windows=config.n_windows,
+        n_candidates=models.n_candidates,
         max_users=config.max_users,
         seed=config.seed,
     )
@@ -53,7 +54,8 @@ def ranking_training_set(
         frame,
         metadata={
             "rows": dg.MetadataValue.int(frame.height),
-            **{k: dg.MetadataValue.text(str(v)) for k, v in described.items()},
+            "positive_pairs": dg.MetadataValue.int(described["positive_pairs"]),
+            "windows": dg.MetadataValue.json(described["windows"]),
             "preview": preview(frame.select("user_id", "item_id", "label", "n_generators")),
         },
     )

@@ -3,20 +3,22 @@
 import dagster as dg
 import polars as pl
 
-from recs_assets.features.feature_tables import InteractionWeights
 from recs_assets.features.sql_runner import run_sql
 from recs_assets.metadata import preview
 from recs_assets.training.splits import split_from_frame
+from resources.interaction_weights import InteractionWeights
 
 
 @dg.asset(group_name="training", kinds={"duckdb", "sql", "parquet"})
-def training_interactions(config: InteractionWeights, train_test_split: pl.DataFrame) -> dg.Output[pl.DataFrame]:
+def training_interactions(
+    interaction_weights: InteractionWeights, train_test_split: pl.DataFrame
+) -> dg.Output[pl.DataFrame]:
     """How strongly each user liked each item, from the training part only (sql/user_item_interactions.sql at the cut-off).
 
     Every candidate model learns from this table.
     """
     split = split_from_frame(train_test_split)
-    table = run_sql("user_item_interactions", {"events": split.train}, {"cutoff": split.cutoff, **config.model_dump()})
+    table = run_sql("user_item_interactions", {"events": split.train}, {"cutoff": split.cutoff, **interaction_weights.params()})
     return dg.Output(
         table,
         metadata={

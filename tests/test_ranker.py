@@ -1,0 +1,138 @@
+"""The re-ranker: candidate union, features, labels, LambdaRank fitting, and that it beats its inputs."""
+
+import os
+
+import numpy as np
+import polars as pl
+import pytest
+
+from recs_assets.evaluation.holdout import holdout_metrics, holdout_truth
+from recs_assets.evaluation.metrics import evaluate
+from recs_assets.features import DEFAULT_INTERACTION_PARAMS
+from recs_assets.models import MODELS, ItemKNNRecommender, PopularityRecommender
+from recs_assets.models.ranker import LightGBMRanker, attach_labels, candidates, ranking_features
+from recs_assets.sources.simulator import SimulatorConfig, simulate
+from recs_assets.training.ranking_set import build_ranking_set, features_at, fit_generator, rank_for_users
+from recs_assets.training.splits import make_split
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+# Two taste blocks: u1, u2 like a*, u3, u4 like b*; a1 is the most popular item overall.
+INTERACTIONS = pl.DataFrame(
+    {
+        "user_id": ["u1", "u1", "u2", "u2", "u3", "u3", "u4", "u4", "u5"],
+        "item_id": ["a1", "a2", "a1", "a3", "b1", "b2", "b1", "a1", "a1"],
+        "strength": [1.0] * 9,
+    }
+)
+
+
+def fitted_generators():
+    return {
+        "popularity": PopularityRecommender().fit(INTERACTIONS),
+        "item_knn": ItemKNNRecommender(k=10, shrinkage=0.0).fit(INTERACTIONS),
+    }
+
+
+def test_candidates_are_the_union_with_each_generators_rank_and_null_where_absent():
+    pairs = candidates(fitted_generators(), ["u1"], 2)
+    assert pairs["user_id"].unique().to_list() == ["u1"]
+    # Nothing the user already has is proposed.
+    assert not set(pairs["item_id"]) & {"a1", "a2"}
+    popular = pairs.filter(pl.col("popularity_rank").is_not_null())
+    assert popular.height == 2 and sorted(popular["popularity_rank"].to_list()) == [1, 2]
+    both = pairs.filter(pl.col("n_generators") == 2)
+    assert both["popularity_rank"].null_count() == 0 and both["item_knn_rank"].null_count() == 0
+    assert set(pairs.columns) >= {"popularity_score", "item_knn_score", "n_generators"}
+
+
+def test_features_add_user_item_and_pair_signals_and_labels_mark_what_happened_next():
+    pairs = pl.DataFrame({"user_id": ["u1", "u1"], "item_id": ["a3", "b1"], "popularity_rank": [1, 2]})
+    users = pl.DataFrame({"user_id": ["u1"], "price_level": [10.0]}).with_columns(
+        *[pl.lit(1.0).alias(c) for c in ("n_events", "n_sessions", "n_active_days", "n_purchases", "recency_days", "monetary", "top_category_share")]
+    )
+    items = pl.DataFrame({"item_id": ["a3", "b1"], "category": ["rpg", "racing"], "price": [20.0, 5.0]}).with_columns(
+        *[pl.lit(0.5).alias(c) for c in ("n_users", "n_views", "n_purchases", "popularity_rank", "view_to_cart_rate",
+                                         "cart_to_purchase_rate", "view_to_purchase_rate", "listing_age_days")]
+    )
+    affinity = pl.DataFrame({"user_id": ["u1"], "category": ["rpg"], "share": [0.75]})
+    features = ranking_features(pairs, users, items, affinity)
+    assert features["user_category_share"].to_list() == [0.75, 0.0]
+    assert features["price_to_user_level"].to_list() == [2.0, 0.5]
+    labelled = attach_labels(features, pl.DataFrame({"user_id": ["u1"], "item_id": ["b1"]}))
+    assert labelled["label"].to_list() == [0, 1]
+
+
+def ranking_frame(seed: int = 0) -> pl.DataFrame:
+    """Lists of 10 candidates for 200 users where the label follows feature `signal` (with noise)."""
+    rng = np.random.default_rng(seed)
+    n_users, n_items = 200, 10
+    signal = rng.normal(size=n_users * n_items)
+    label = (signal + rng.normal(scale=0.5, size=signal.size) > 1.5).astype(np.int32)
+    return pl.DataFrame(
+        {
+            "user_id": np.repeat([f"u{u:03d}" for u in range(n_users)], n_items),
+            "item_id": np.tile([f"i{i}" for i in range(n_items)], n_users),
+            "signal": signal,
+            "noise": rng.normal(size=signal.size),
+            "label": label,
+        }
+    )
+
+
+def test_the_ranker_learns_the_signal_respects_N_and_is_deterministic(tmp_path):
+    frame = ranking_frame()
+    ranker = LightGBMRanker(n_estimators=50, min_child_samples=20).fit(frame)
+    assert ranker.features == ["signal", "noise"]
+    assert next(iter(ranker.importance())) == "signal"
+    top = ranker.rank(frame.drop("label"), 3)
+    assert top.group_by("user_id").len()["len"].max() == 3
+    best_signal = frame.sort("signal", descending=True).group_by("user_id").first().select("user_id", "item_id")
+    agreement = top.filter(pl.col("rank") == 1).join(best_signal, on=["user_id", "item_id"]).height / best_signal.height
+    assert agreement > 0.8
+    again = LightGBMRanker(n_estimators=50, min_child_samples=20).fit(frame).rank(frame.drop("label"), 3)
+    assert top.equals(again)
+    ranker.save(tmp_path / "ranker.bin")
+    assert LightGBMRanker.load(tmp_path / "ranker.bin").rank(frame.drop("label"), 3).equals(top)
+
+
+def test_the_ranker_refuses_lessons_without_a_positive_and_a_bad_N():
+    frame = ranking_frame().with_columns(pl.lit(0, dtype=pl.Int32).alias("label"))
+    with pytest.raises(ValueError, match="no user has a positive candidate"):
+        LightGBMRanker().fit(frame)
+    fitted = LightGBMRanker(n_estimators=5, min_child_samples=5).fit(ranking_frame())
+    with pytest.raises(ValueError, match="N must be a positive integer"):
+        fitted.rank(ranking_frame().drop("label"), 0)
+
+
+def test_the_same_user_in_two_label_windows_is_two_lists():
+    frame = pl.concat([ranking_frame(0).with_columns(pl.lit(0).alias("window")),
+                       ranking_frame(1).with_columns(pl.lit(1).alias("window"))])
+    ranker = LightGBMRanker(n_estimators=5, min_child_samples=5).fit(frame)
+    assert "window" not in ranker.features
+
+
+@pytest.fixture(scope="module")
+def simulated_market():
+    # Large enough that the ranker has thousands of lessons: on 2,000 users the generators' scores
+    # differ by less than the noise of one 7-day window, and no ranker can be told apart from them.
+    return simulate(SimulatorConfig(n_users=10_000, n_items=5_000, n_days=30, seed=42))
+
+
+def test_the_ranker_beats_its_best_input_on_held_out_data(simulated_market):
+    m = simulated_market
+    split = make_split(m.events, "temporal", test_days=7)
+    weights = DEFAULT_INTERACTION_PARAMS
+    lessons, described = build_ranking_set(
+        split, m.events, m.items, m.users, lambda: {n: cls() for n, cls in MODELS.items()}, weights=weights, n_windows=2
+    )
+    assert [w["positive_pairs"] > 1_000 for w in described["windows"]] == [True, True]
+    known = features_at(split.train, m.events, m.items, m.users, split.cutoff, weights)
+    generators = {n: fit_generator(cls(), known["interactions"], known["item_features"]) for n, cls in MODELS.items()}
+    truth = holdout_truth(split)
+    inputs = {name: holdout_metrics(model, truth, 10)["ndcg@10"] for name, model in generators.items()}
+    ranker = LightGBMRanker().fit(lessons)
+    ranked = rank_for_users(ranker, generators, truth["user_id"].unique().sort().to_list(), known, n_candidates=50, N=10)
+    ndcg = evaluate(ranked, truth, 10)["ndcg@10"]
+    best = max(inputs.values())
+    assert ndcg > 1.05 * best, f"ranker {ndcg:.4f} vs best input {best:.4f} ({inputs})"
