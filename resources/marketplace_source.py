@@ -12,6 +12,7 @@ import dagster as dg
 import polars as pl
 
 from recs_assets.contract import EVENTS_SCHEMA, RAW_PROVENANCE_SCHEMA
+from recs_assets.settings import Settings
 from recs_assets.sources.simulator import SimulatedMarketplace, SimulatorConfig, simulate
 
 # Modules with the same functions (load_raw_events, load_items, load_users, event_date_range, HAS_TIMESTAMPS).
@@ -33,12 +34,12 @@ class MarketplaceSource(dg.ConfigurableResource):
 
     kind: str = "simulator"
     data_dir: str | None = None
-    preset: str = "games"
-    seed: int = 42
-    n_users: int = 2_000
-    n_items: int = 1_000
-    n_days: int = 30
-    start_date: str = "2026-09-01"
+    preset: str = Settings.sim_preset
+    seed: int = Settings.sim_seed
+    n_users: int = Settings.sim_users
+    n_items: int = Settings.sim_items
+    n_days: int = Settings.sim_days
+    start_date: str = Settings.sim_start_date.isoformat()
     preference_shift_day: int | None = None
 
     def simulator_config(self) -> SimulatorConfig:

@@ -12,7 +12,7 @@ def test_defaults_run_the_simulator_in_the_checkouts_home():
     settings = Settings.from_env({})
     assert settings.source == "simulator" and settings.data_dir is None
     assert settings.home == Path(__file__).resolve().parents[1] / ".recs_home"
-    assert (settings.sim_users, settings.sim_days, settings.sim_preset) == (2_000, 30, "games")
+    assert (settings.sim_users, settings.sim_days, settings.sim_preset) == (10_000, 30, "games")
 
 
 def test_every_knob_is_read(tmp_path):
