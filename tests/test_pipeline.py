@@ -63,8 +63,9 @@ def test_the_whole_graph_materialises_on_a_tiny_simulator(home):
     loaded = mlflow.pyfunc.load_model("models:/als_model/1")
     answer = loaded.predict(pd.DataFrame({"user_id": ["u000001"]}), params={"N": 5})
     assert list(answer.columns) == ["user_id", "item_id", "rank", "score"] and len(answer) == 5
-    # Nothing was written into the checkout.
-    assert not (CHECKOUT / ".recs_home").exists() or os.environ["RECS_HOME"] != str(CHECKOUT / ".recs_home")
+    # Everything went to the temporary home; nothing into the checkout or the working directory.
+    assert {p.name for p in home.iterdir()} >= {"lake", "warehouse.duckdb", "dagster", "models", "mlflow.db", "mlflow"}
+    assert not (CHECKOUT / "mlruns").exists() and not (Path.cwd() / "mlruns").exists()
 
 
 def test_rematerialising_replaces_rather_than_appends(home):
