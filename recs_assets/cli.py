@@ -55,6 +55,9 @@ def run_everything(settings: Settings, *, quiet: bool = True, job_name: str | No
 
 def _headline(metadata) -> str:
     """What a person wants to see first: rows for a table; the held-out score and version for a model."""
+    if "champion" in metadata:
+        promoted = "promoted" if metadata["promoted"].value else "kept"
+        return f"{metadata['champion'].value} ({promoted})"
     if "ndcg@10" in metadata:
         version = metadata.get("model_version")
         shown = f"ndcg@10 {metadata['ndcg@10'].value:.4f}"

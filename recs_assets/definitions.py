@@ -9,6 +9,12 @@ import dagster as dg
 
 from dagster_mlflow import end_mlflow_on_run_finished, mlflow_tracking
 
+from recs_assets.evaluation.model_evaluation import (
+    champion_beats_baseline,
+    champion_model,
+    model_leaderboard,
+    model_metrics,
+)
 from recs_assets.features.feature_tables import feature_tables
 from recs_assets.ingest.checks import items_match_schema, users_match_schema
 from recs_assets.ingest.items import items
@@ -28,6 +34,7 @@ from recs_assets.staging.checks import (
 )
 from recs_assets.staging.events import stage_events
 from resources.candidate_models import CandidateModels
+from resources.home_folder import HomeFolder
 from resources.interaction_weights import InteractionWeights
 from resources.lake_io_manager import LakeIOManager
 from resources.model_io_manager import ModelIOManager
@@ -81,6 +88,9 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             ranking_training_set,
             *candidate_generators,
             ranker_model,
+            model_metrics,
+            model_leaderboard,
+            champion_model,
         ],
         asset_checks=[
             items_match_schema,
@@ -88,6 +98,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             events_match_schema,
             events_reconcile_with_raw,
             events_invalid_share_within_limit,
+            champion_beats_baseline,
         ],
         # The hook closes the run's MLflow parent run, so the next run in the same process starts cleanly.
         jobs=[
@@ -99,6 +110,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         ],
         resources={
             "source": source,
+            "home": HomeFolder(path=str(settings.home)),
             "io_manager": LakeIOManager(home=str(settings.home)),
             "model_io_manager": ModelIOManager(home=str(settings.home)),
             "candidate_models": CandidateModels(),

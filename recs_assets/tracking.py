@@ -137,3 +137,36 @@ def _metric_key(key: str) -> str:
 
 def _finite(value) -> bool:
     return isinstance(value, (int, float)) and value == value and abs(value) != float("inf")
+
+
+CHAMPION_ALIAS = "champion"
+
+
+def current_champion(home: Path, model_names: list[str]) -> str | None:
+    """The registered model (one of `model_names`) whose version carries the `champion` alias, if any."""
+    client = mlflow.MlflowClient(tracking_uri(home))
+    for name in model_names:
+        try:
+            client.get_model_version_by_alias(name, CHAMPION_ALIAS)
+        except mlflow.exceptions.MlflowException:
+            continue
+        return name
+    return None
+
+
+def move_champion_alias(home: Path, winner: str, model_names: list[str], reason: str) -> int:
+    """Point the `champion` alias at the winner's newest version (and nowhere else); record why. Returns the version."""
+    client = mlflow.MlflowClient(tracking_uri(home))
+    versions = client.search_model_versions(f"name='{winner}'")
+    if not versions:
+        raise ValueError(f"{winner} has no registered version to promote")
+    newest = max(int(v.version) for v in versions)
+    for name in model_names:
+        if name != winner:
+            try:
+                client.delete_registered_model_alias(name, CHAMPION_ALIAS)
+            except mlflow.exceptions.MlflowException:
+                pass  # that model never held the alias
+    client.set_registered_model_alias(winner, CHAMPION_ALIAS, str(newest))
+    client.set_model_version_tag(winner, str(newest), "champion_reason", reason)
+    return newest

@@ -75,3 +75,12 @@ def test_invalid_share_fails_above_the_configured_limit(staged):
         config=InvalidShareConfig(max_invalid_share=0.5), events=split.clean, events_quarantine=split.quarantine
     )
     assert lenient.passed
+
+
+def test_a_champion_worse_than_the_baseline_is_stopped_before_serving():
+    from recs_assets.evaluation.model_evaluation import champion_beats_baseline
+
+    row = {"champion": "als", "registered_model": "als_model", "version": 3, "promoted": True,
+           "primary_metric": "ndcg@10", "score": 0.10, "baseline_score": 0.12, "reason": "test"}
+    assert not champion_beats_baseline(champion_model=pl.DataFrame([row])).passed
+    assert champion_beats_baseline(champion_model=pl.DataFrame([{**row, "score": 0.13}])).passed

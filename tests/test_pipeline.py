@@ -36,7 +36,7 @@ def test_the_whole_graph_materialises_on_a_tiny_simulator(home):
     checks = checks_by_name(result)
     assert set(checks) == {
         "items_match_schema", "users_match_schema", "events_match_schema",
-        "events_reconcile_with_raw", "events_invalid_share_within_limit",
+        "events_reconcile_with_raw", "events_invalid_share_within_limit", "champion_beats_baseline",
     }
     assert all(c.passed for c in checks.values())
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as conn:
@@ -63,6 +63,11 @@ def test_the_whole_graph_materialises_on_a_tiny_simulator(home):
     loaded = mlflow.pyfunc.load_model("models:/als_model/1")
     answer = loaded.predict(pd.DataFrame({"user_id": ["u000001"]}), params={"N": 5})
     assert list(answer.columns) == ["user_id", "item_id", "rank", "score"] and len(answer) == 5
+    # The champion alias sits on exactly one registered model, the leaderboard's winner.
+    holders = [name for name in models if "champion" in client.get_registered_model(name).aliases]
+    board = pl.read_parquet(home / "lake" / "model_leaderboard.parquet")
+    assert holders == [f"{board['model'][0]}_model"]
+    assert checks["champion_beats_baseline"].passed
     # Everything went to the temporary home; nothing into the checkout or the working directory.
     assert {p.name for p in home.iterdir()} >= {"lake", "warehouse.duckdb", "dagster", "models", "mlflow.db", "mlflow"}
     assert not (CHECKOUT / "mlruns").exists() and not (Path.cwd() / "mlruns").exists()

@@ -1,0 +1,150 @@
+"""`model_metrics`, `model_leaderboard`, `champion_model`: every model graded alike, ranked, and the gate to serving."""
+
+import dagster as dg
+import polars as pl
+
+from recs_assets.evaluation.holdout import holdout_truth, recommendations_frame
+from recs_assets.evaluation.leaderboard import decide_champion, leaderboard
+from recs_assets.evaluation.metrics import evaluate
+from recs_assets.models import MODELS
+from recs_assets.profiling import markdown_table
+from recs_assets.tracking import current_champion, move_champion_alias
+from recs_assets.training.ranking_set import features_at, rank_for_users
+from recs_assets.training.splits import split_from_frame
+
+K = 10
+MODEL_ASSETS = [f"{name}_model" for name in MODELS] + ["ranker_model"]
+
+
+@dg.asset(
+    group_name="evaluation",
+    required_resource_keys={"candidate_models", "interaction_weights"},
+    ins={name: dg.AssetIn(name) for name in MODEL_ASSETS},
+    kinds={"parquet", "duckdb"},
+)
+def model_metrics(
+    context: dg.AssetExecutionContext,
+    train_test_split: pl.DataFrame,
+    events: pl.DataFrame,
+    items: pl.DataFrame,
+    users: pl.DataFrame,
+    **models,
+) -> dg.Output[pl.DataFrame]:
+    """Every model's accuracy on the same held-out data (NDCG, precision, recall, MAP, MRR, hit rate at 10).
+
+    The ranker is graded on its full pipeline: the generators propose, the ranker orders.
+    """
+    split = split_from_frame(train_test_split)
+    truth = holdout_truth(split)
+    test_users = truth["user_id"].unique().sort().to_list()
+    generators = {name.removesuffix("_model"): models[name] for name in MODEL_ASSETS if name != "ranker_model"}
+    rows = []
+    for name, model in generators.items():
+        item_ids, scores = model.recommend(test_users, K)
+        rows.append({"model": name, **evaluate(recommendations_frame(test_users, item_ids, scores), truth, K)})
+    known = features_at(split.train, events, items, users, split.cutoff, context.resources.interaction_weights.params())
+    ranked = rank_for_users(
+        models["ranker_model"], generators, test_users, known,
+        n_candidates=context.resources.candidate_models.n_candidates, N=K,
+    )
+    rows.append({"model": "ranker", **evaluate(ranked, truth, K)})
+    table = pl.DataFrame(rows).with_columns(
+        pl.lit(split.protocol).alias("protocol"),
+        pl.lit(split.cutoff.isoformat() if split.cutoff else None, dtype=pl.String).alias("cutoff"),
+    )
+    return dg.Output(
+        table,
+        metadata={
+            "rows": dg.MetadataValue.int(table.height),
+            "protocol": dg.MetadataValue.text(split.protocol),
+            "test_users": dg.MetadataValue.int(len(test_users)),
+            "table": dg.MetadataValue.md(markdown_table(table.with_columns(pl.selectors.float().round(4)), rows=20)),
+        },
+    )
+
+
+class LeaderboardConfig(dg.Config):
+    primary_metric: str = f"ndcg@{K}"
+
+
+def _bar_chart(board: pl.DataFrame, metric: str) -> str:
+    """A bar chart in Markdown (it renders anywhere the metadata is shown)."""
+    top = max(board[metric].max() or 0.0, 1e-12)
+    lines = [f"{metric}, best first", "```"]
+    for name, value in board.select("model", metric).iter_rows():
+        lines.append(f"{name:<11} {'█' * round(40 * value / top):<40} {value:.4f}")
+    lines.append("```")
+    return "\n".join(lines)
+
+
+@dg.asset(group_name="evaluation", kinds={"parquet", "duckdb"})
+def model_leaderboard(config: LeaderboardConfig, model_metrics: pl.DataFrame) -> dg.Output[pl.DataFrame]:
+    """The models ranked by the primary metric (NDCG@10 by default), with the split protocol written beside the numbers."""
+    board = leaderboard(model_metrics, config.primary_metric)
+    protocol = board["protocol"][0]
+    cutoff = board["cutoff"][0]
+    return dg.Output(
+        board,
+        metadata={
+            "rows": dg.MetadataValue.int(board.height),
+            "primary_metric": dg.MetadataValue.text(config.primary_metric),
+            "protocol": dg.MetadataValue.text(f"{protocol} split" + (f", test from {cutoff}" if cutoff else "")),
+            "leader": dg.MetadataValue.text(board["model"][0]),
+            "chart": dg.MetadataValue.md(_bar_chart(board, config.primary_metric)),
+            "table": dg.MetadataValue.md(markdown_table(board.with_columns(pl.selectors.float().round(4)), rows=20)),
+        },
+    )
+
+
+class ChampionConfig(dg.Config):
+    """A challenger must beat the champion by this relative margin on the primary metric."""
+
+    primary_metric: str = f"ndcg@{K}"
+    margin: float = 0.02
+
+
+@dg.asset(group_name="evaluation", required_resource_keys={"home"}, kinds={"mlflow"})
+def champion_model(context: dg.AssetExecutionContext, config: ChampionConfig, model_leaderboard: pl.DataFrame) -> dg.Output[pl.DataFrame]:
+    """The model that serves: a challenger replaces the champion only if it wins by the configured margin.
+
+    The MLflow registry alias `champion` moves with it, and the reason is recorded on the model version.
+    """
+    home = context.resources.home.root
+    scores = dict(model_leaderboard.select("model", config.primary_metric).iter_rows())
+    names = [f"{m}_model" for m in scores]
+    holder = current_champion(home, names)
+    decision = decide_champion(scores, holder.removesuffix("_model") if holder else None, margin=config.margin)
+    version = move_champion_alias(home, f"{decision.champion}_model", names, decision.reason)
+    table = pl.DataFrame(
+        {
+            "champion": [decision.champion],
+            "registered_model": [f"{decision.champion}_model"],
+            "version": [version],
+            "promoted": [decision.promoted],
+            "primary_metric": [config.primary_metric],
+            "score": [scores[decision.champion]],
+            "baseline_score": [scores.get("popularity")],
+            "reason": [decision.reason],
+        }
+    )
+    return dg.Output(
+        table,
+        metadata={
+            "champion": dg.MetadataValue.text(f"{decision.champion}_model v{version}"),
+            "promoted": dg.MetadataValue.bool(decision.promoted),
+            "reason": dg.MetadataValue.text(decision.reason),
+            config.primary_metric: dg.MetadataValue.float(float(scores[decision.champion])),
+        },
+    )
+
+
+@dg.asset_check(asset=champion_model, blocking=True)
+def champion_beats_baseline(champion_model: pl.DataFrame) -> dg.AssetCheckResult:
+    """The serving model must beat the popularity baseline: anything worse never reaches serving."""
+    row = champion_model.row(0, named=True)
+    baseline = row["baseline_score"]
+    passed = baseline is None or row["champion"] == "popularity" or row["score"] > baseline
+    return dg.AssetCheckResult(
+        passed=passed,
+        description=f"{row['champion']} {row['primary_metric']} {row['score']:.4f} vs popularity {baseline if baseline is None else round(baseline, 4)}",
+    )
