@@ -19,7 +19,8 @@ from recs_assets.evaluation.beyond_accuracy import (
 def recs(rows: dict[str, list[str | None]]) -> pl.DataFrame:
     """{user: [item at rank 1, item at rank 2, ...]} -> user_id, item_id, rank."""
     out = [(u, item, r) for u, items in rows.items() for r, item in enumerate(items, start=1)]
-    return pl.DataFrame(out, schema={"user_id": pl.String, "item_id": pl.String, "rank": pl.Int64}, orient="row")
+    schema = {"user_id": pl.String, "item_id": pl.String, "rank": pl.Int64}
+    return pl.DataFrame(out, schema=schema, orient="row")
 
 
 EMPTY = recs({})
@@ -30,7 +31,8 @@ def popularity(counts: dict[str, int]) -> pl.DataFrame:
 
 
 def categories(cats: dict[str, str | None]) -> pl.DataFrame:
-    return pl.DataFrame({"item_id": list(cats), "category": list(cats.values())}, schema={"item_id": pl.String, "category": pl.String})
+    schema = {"item_id": pl.String, "category": pl.String}
+    return pl.DataFrame({"item_id": list(cats), "category": list(cats.values())}, schema=schema)
 
 
 # --- coverage ------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ Slow: importing Evidently alone takes seconds, and each Report run about a secon
 
 from __future__ import annotations
 
+import importlib.util
 import math
 
 import numpy as np
@@ -17,11 +18,13 @@ import polars as pl
 import pytest
 
 from recs_assets.evaluation import average_precision_at_k, evaluate, label
+from recs_assets.evaluation.evidently_check import evidently_frame, evidently_recsys_metrics
 
-pytest.importorskip("evidently")
-from recs_assets.evaluation.evidently_check import evidently_frame, evidently_recsys_metrics  # noqa: E402
-
-pytestmark = pytest.mark.slow
+# find_spec, not importorskip: importing evidently costs seconds even when slow tests are deselected.
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(importlib.util.find_spec("evidently") is None, reason="evidently is not installed"),
+]
 
 K = 10
 N_USERS = 50

@@ -19,7 +19,8 @@ from recs_assets.evaluation.segments import (
 
 def recs(rows: dict[str, list[str | None]]) -> pl.DataFrame:
     out = [(u, item, r) for u, items in rows.items() for r, item in enumerate(items, start=1)]
-    return pl.DataFrame(out, schema={"user_id": pl.String, "item_id": pl.String, "rank": pl.Int64}, orient="row")
+    schema = {"user_id": pl.String, "item_id": pl.String, "rank": pl.Int64}
+    return pl.DataFrame(out, schema=schema, orient="row")
 
 
 def pairs(rows: dict[str, list[str]]) -> pl.DataFrame:

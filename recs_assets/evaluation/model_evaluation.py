@@ -4,8 +4,8 @@ import dagster as dg
 import polars as pl
 
 from recs_assets.evaluation.holdout import holdout_truth, recommendations_frame
+from recs_assets.evaluation.grading import grade_models
 from recs_assets.evaluation.leaderboard import decide_champion, leaderboard
-from recs_assets.evaluation.metrics import evaluate
 from recs_assets.models import MODELS
 from recs_assets.profiling import markdown_table
 from recs_assets.tracking import current_champion, move_champion_alias
@@ -25,40 +25,43 @@ MODEL_ASSETS = [f"{name}_model" for name in MODELS] + ["ranker_model"]
 def model_metrics(
     context: dg.AssetExecutionContext,
     train_test_split: pl.DataFrame,
+    training_interactions: pl.DataFrame,
+    training_item_features: pl.DataFrame,
     events: pl.DataFrame,
     items: pl.DataFrame,
     users: pl.DataFrame,
     **models,
 ) -> dg.Output[pl.DataFrame]:
-    """Every model's accuracy on the same held-out data (NDCG, precision, recall, MAP, MRR, hit rate at 10).
+    """Every model graded alike on the held-out data: accuracy at 10, catalogue coverage, novelty, diversity, popularity bias.
 
-    The ranker is graded on its full pipeline: the generators propose, the ranker orders.
+    One row per model and user segment ("all", then cold to heavy users by training history); the
+    ranker is graded on its full pipeline (the generators propose, the ranker orders).
     """
     split = split_from_frame(train_test_split)
     truth = holdout_truth(split)
     test_users = truth["user_id"].unique().sort().to_list()
     generators = {name.removesuffix("_model"): models[name] for name in MODEL_ASSETS if name != "ranker_model"}
-    rows = []
+    recommendations = {}
     for name, model in generators.items():
         item_ids, scores = model.recommend(test_users, K)
-        rows.append({"model": name, **evaluate(recommendations_frame(test_users, item_ids, scores), truth, K)})
+        recommendations[name] = recommendations_frame(test_users, item_ids, scores)
     known = features_at(split.train, events, items, users, split.cutoff, context.resources.interaction_weights.params())
-    ranked = rank_for_users(
+    recommendations["ranker"] = rank_for_users(
         models["ranker_model"], generators, test_users, known,
         n_candidates=context.resources.candidate_models.n_candidates, N=K,
     )
-    rows.append({"model": "ranker", **evaluate(ranked, truth, K)})
-    table = pl.DataFrame(rows).with_columns(
+    table = grade_models(recommendations, truth, training_interactions, training_item_features, K).with_columns(
         pl.lit(split.protocol).alias("protocol"),
         pl.lit(split.cutoff.isoformat() if split.cutoff else None, dtype=pl.String).alias("cutoff"),
     )
+    overall = table.filter(pl.col("segment") == "all").drop("segment", "protocol", "cutoff")
     return dg.Output(
         table,
         metadata={
             "rows": dg.MetadataValue.int(table.height),
             "protocol": dg.MetadataValue.text(split.protocol),
             "test_users": dg.MetadataValue.int(len(test_users)),
-            "table": dg.MetadataValue.md(markdown_table(table.with_columns(pl.selectors.float().round(4)), rows=20)),
+            "overall": dg.MetadataValue.md(markdown_table(overall.with_columns(pl.selectors.float().round(4)), rows=20)),
         },
     )
 
@@ -80,7 +83,7 @@ def _bar_chart(board: pl.DataFrame, metric: str) -> str:
 @dg.asset(group_name="evaluation", kinds={"parquet", "duckdb"})
 def model_leaderboard(config: LeaderboardConfig, model_metrics: pl.DataFrame) -> dg.Output[pl.DataFrame]:
     """The models ranked by the primary metric (NDCG@10 by default), with the split protocol written beside the numbers."""
-    board = leaderboard(model_metrics, config.primary_metric)
+    board = leaderboard(model_metrics.filter(pl.col("segment") == "all").drop("segment"), config.primary_metric)
     protocol = board["protocol"][0]
     cutoff = board["cutoff"][0]
     return dg.Output(

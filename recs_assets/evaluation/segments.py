@@ -136,7 +136,8 @@ def evaluate_by_segment(
         *((s, segs.filter(pl.col("segment") == s).get_column("user_id")) for s in order),
         (ALL_SEGMENT, segs.get_column("user_id")),
     ]:
-        result = fn(recs.filter(pl.col("user_id").is_in(members)), tru.filter(pl.col("user_id").is_in(members)))
+        in_segment = pl.col("user_id").is_in(members)
+        result = fn(recs.filter(in_segment), tru.filter(in_segment))
         rows.append({"segment": name, "users": members.len(), **result})
     columns = list(dict.fromkeys(c for row in rows for c in row))
     return pl.DataFrame(

@@ -1,0 +1,35 @@
+"""Grade several models' recommendations alike: accuracy overall and by user segment, plus beyond-accuracy."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from recs_assets.evaluation.beyond_accuracy import beyond_accuracy
+from recs_assets.evaluation.segments import evaluate_by_segment, user_history_segments
+
+
+def grade_models(
+    recommendations: dict[str, pl.DataFrame],
+    truth: pl.DataFrame,
+    training_interactions: pl.DataFrame,
+    item_features: pl.DataFrame,
+    k: int,
+) -> pl.DataFrame:
+    """One row per (model, segment): accuracy metrics for "all" users and per training-history segment;
+    catalogue coverage, novelty, intra-list diversity and popularity bias on the "all" rows."""
+    users = truth["user_id"].unique().sort().to_list()
+    segments = user_history_segments(training_interactions.select("user_id", "item_id"), users)
+    popularity = item_features.select("item_id", "n_users")
+    n_users_total = max(training_interactions["user_id"].n_unique(), int(popularity["n_users"].max() or 0), 1)
+    catalogue = item_features.filter(pl.col("is_available"))["item_id"].to_list()
+    categories = item_features.select("item_id", "category")
+    frames = []
+    for model, recs in recommendations.items():
+        by_segment = evaluate_by_segment(recs, truth, segments, k).with_columns(pl.col("segment").cast(pl.String))
+        extra = beyond_accuracy(recs, popularity, n_users_total, catalogue, categories, k)
+        by_segment = by_segment.with_columns(
+            *[pl.when(pl.col("segment") == "all").then(pl.lit(v)).alias(name) for name, v in extra.items()]
+        )
+        frames.append(by_segment.with_columns(pl.lit(model).alias("model")))
+    table = pl.concat(frames, how="diagonal_relaxed")
+    return table.select("model", "segment", *[c for c in table.columns if c not in ("model", "segment")])
