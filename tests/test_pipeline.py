@@ -68,6 +68,9 @@ def test_the_whole_graph_materialises_on_a_tiny_simulator(home):
     board = pl.read_parquet(home / "lake" / "model_leaderboard.parquet")
     assert holders == [f"{board['model'][0]}_model"]
     assert checks["champion_beats_baseline"].passed
+    parent = next(r for r in runs if r.info.run_name == "materialize_everything")
+    assert parent.data.tags["champion"].startswith(board["model"][0])
+    assert "model_leaderboard.json" in [a.path for a in client.list_artifacts(parent.info.run_id)]
     # Everything went to the temporary home; nothing into the checkout or the working directory.
     assert {p.name for p in home.iterdir()} >= {"lake", "warehouse.duckdb", "dagster", "models", "mlflow.db", "mlflow"}
     assert not (CHECKOUT / "mlruns").exists() and not (Path.cwd() / "mlruns").exists()

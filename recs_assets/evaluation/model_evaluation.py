@@ -80,10 +80,16 @@ def _bar_chart(board: pl.DataFrame, metric: str) -> str:
     return "\n".join(lines)
 
 
-@dg.asset(group_name="evaluation", kinds={"parquet", "duckdb"})
-def model_leaderboard(config: LeaderboardConfig, model_metrics: pl.DataFrame) -> dg.Output[pl.DataFrame]:
-    """The models ranked by the primary metric (NDCG@10 by default), with the split protocol written beside the numbers."""
+@dg.asset(group_name="evaluation", required_resource_keys={"mlflow"}, kinds={"parquet", "duckdb", "mlflow"})
+def model_leaderboard(
+    context: dg.AssetExecutionContext, config: LeaderboardConfig, model_metrics: pl.DataFrame
+) -> dg.Output[pl.DataFrame]:
+    """The models ranked by the primary metric (NDCG@10 by default), with the split protocol written beside the numbers.
+
+    Also logged to this run's MLflow run as `model_leaderboard.json`, beside the models' own runs.
+    """
     board = leaderboard(model_metrics.filter(pl.col("segment") == "all").drop("segment"), config.primary_metric)
+    context.resources.mlflow.log_table(board.to_pandas(), "model_leaderboard.json")
     protocol = board["protocol"][0]
     cutoff = board["cutoff"][0]
     return dg.Output(
@@ -106,7 +112,7 @@ class ChampionConfig(dg.Config):
     margin: float = 0.02
 
 
-@dg.asset(group_name="evaluation", required_resource_keys={"home"}, kinds={"mlflow"})
+@dg.asset(group_name="evaluation", required_resource_keys={"home", "mlflow"}, kinds={"mlflow"})
 def champion_model(context: dg.AssetExecutionContext, config: ChampionConfig, model_leaderboard: pl.DataFrame) -> dg.Output[pl.DataFrame]:
     """The model that serves: a challenger replaces the champion only if it wins by the configured margin.
 
@@ -118,6 +124,9 @@ def champion_model(context: dg.AssetExecutionContext, config: ChampionConfig, mo
     holder = current_champion(home, names)
     decision = decide_champion(scores, holder.removesuffix("_model") if holder else None, margin=config.margin)
     version = move_champion_alias(home, f"{decision.champion}_model", names, decision.reason)
+    context.resources.mlflow.set_tags(
+        {"champion": f"{decision.champion}_model v{version}", "champion_reason": decision.reason}
+    )
     table = pl.DataFrame(
         {
             "champion": [decision.champion],
