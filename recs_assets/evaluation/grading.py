@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 
 from recs_assets.evaluation.beyond_accuracy import beyond_accuracy
-from recs_assets.evaluation.segments import evaluate_by_segment, user_history_segments
+from recs_assets.evaluation.segments import evaluate_by_segment, evaluate_on_new_items, user_history_segments
 
 
 def grade_models(
@@ -15,8 +15,9 @@ def grade_models(
     item_features: pl.DataFrame,
     k: int,
 ) -> pl.DataFrame:
-    """One row per (model, segment): accuracy metrics for "all" users and per training-history segment;
-    catalogue coverage, novelty, intra-list diversity and popularity bias on the "all" rows."""
+    """One row per (model, segment): accuracy metrics for "all" users, per training-history segment and
+    on "new items" (truth restricted to items unseen in training); catalogue coverage, novelty,
+    intra-list diversity and popularity bias on the "all" rows."""
     users = truth["user_id"].unique().sort().to_list()
     segments = user_history_segments(training_interactions.select("user_id", "item_id"), users)
     popularity = item_features.select("item_id", "n_users")
@@ -30,6 +31,8 @@ def grade_models(
         by_segment = by_segment.with_columns(
             *[pl.when(pl.col("segment") == "all").then(pl.lit(v)).alias(name) for name, v in extra.items()]
         )
-        frames.append(by_segment.with_columns(pl.lit(model).alias("model")))
+        new_items = evaluate_on_new_items(recs, truth, training_interactions["item_id"].unique(), k)
+        new_row = pl.DataFrame([{"segment": "new items", "users": new_items.get("users_evaluated", 0), **new_items}])
+        frames.append(pl.concat([by_segment, new_row], how="diagonal_relaxed").with_columns(pl.lit(model).alias("model")))
     table = pl.concat(frames, how="diagonal_relaxed")
     return table.select("model", "segment", *[c for c in table.columns if c not in ("model", "segment")])
