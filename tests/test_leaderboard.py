@@ -40,3 +40,10 @@ def test_a_worse_challenger_is_refused():
 def test_a_champion_that_is_no_longer_evaluated_is_replaced():
     decision = decide_champion({"als": 0.2}, "sar", margin=0.5)
     assert (decision.champion, decision.promoted) == ("als", True)
+
+
+def test_a_model_that_does_not_beat_the_baseline_can_never_be_promoted():
+    decision = decide_champion({"popularity": 0.30, "als": 0.20}, None, margin=0.0)
+    assert decision.champion == "popularity"
+    decision = decide_champion({"popularity": 0.30, "als": 0.20, "ease": 0.31}, "popularity", margin=0.0)
+    assert (decision.champion, decision.promoted) == ("ease", True)

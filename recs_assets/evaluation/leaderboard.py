@@ -36,12 +36,15 @@ def decide_champion(
     """The gate: the best challenger replaces the current champion only if it beats it by `margin`.
 
     Scores are the primary metric of every model on the same held-out data (this run's split), so the
-    comparison is like for like. With no champion yet, the best model becomes champion, provided it
-    beats the baseline; a champion that is no longer evaluated (removed model) is replaced by the best.
+    comparison is like for like. Only models that beat the `baseline` (or the baseline itself) may be
+    chosen. With no champion yet, the best eligible model becomes champion; a champion that is no
+    longer evaluated (a removed model) is replaced by the best eligible one.
     """
     if not scores:
         raise ValueError("no model scores to decide on")
-    best = max(scores, key=lambda name: (scores[name], -list(scores).index(name)))
+    floor = scores.get(baseline)
+    eligible = {n: s for n, s in scores.items() if floor is None or n == baseline or s > floor}
+    best = max(eligible, key=lambda name: (eligible[name], -list(scores).index(name)))
     if current is None or current not in scores:
         why = "no champion yet" if current is None else f"the champion {current!r} is no longer evaluated"
         return ChampionDecision(best, True, f"{why}: {best} leads with {scores[best]:.4f}")
