@@ -19,6 +19,33 @@ from recs_assets.training.ranking_set import build_ranking_set, features_at, fit
 from recs_assets.training.splits import Split
 
 
+def grade_ranker(
+    ranker,
+    generators: Mapping[str, Any],
+    split: Split,
+    events: pl.DataFrame,
+    items: pl.DataFrame,
+    users: pl.DataFrame,
+    weights: Mapping[str, Any],
+    *,
+    k: int = 10,
+    n_candidates: int = 50,
+) -> tuple[dict[str, float], dict[str, float]]:
+    """The ranker's held-out metrics over these generators, and each generator's own NDCG@k for comparison.
+
+    Features are measured at the split's cut-off from its training part, as in training.
+    """
+    truth = holdout_truth(split)
+    test_users = truth["user_id"].unique().sort().to_list()
+    known = features_at(split.train, events, items, users, split.cutoff, weights)
+    ranked = rank_for_users(ranker, generators, test_users, known, n_candidates=n_candidates, N=k)
+    inputs = {}
+    for name, model in generators.items():
+        item_ids, scores = model.recommend(test_users, k)
+        inputs[name] = evaluate(recommendations_frame(test_users, item_ids, scores), truth, k)[f"ndcg@{k}"]
+    return evaluate(ranked, truth, k), inputs
+
+
 def evaluate_pipeline(
     split: Split,
     events: pl.DataFrame,
@@ -44,6 +71,7 @@ def evaluate_pipeline(
         weights=weights, n_windows=n_windows, n_candidates=n_candidates,
     )
     ranker = LightGBMRanker().fit(lessons)
-    ranked = rank_for_users(ranker, generators, test_users, known, n_candidates=n_candidates, N=k)
-    results["ranker"] = evaluate(ranked, truth, k)
+    results["ranker"], _ = grade_ranker(
+        ranker, generators, split, events, items, users, weights, k=k, n_candidates=n_candidates
+    )
     return results

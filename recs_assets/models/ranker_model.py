@@ -3,12 +3,10 @@
 import dagster as dg
 import polars as pl
 
-from recs_assets.evaluation.holdout import holdout_metrics, holdout_truth
-from recs_assets.evaluation.metrics import evaluate
+from recs_assets.evaluation.pipeline_eval import grade_ranker
 from recs_assets.models import MODELS
 from recs_assets.models.ranker import LightGBMRanker
 from recs_assets.tracking import log_ranker_run
-from recs_assets.training.ranking_set import features_at, rank_for_users
 from recs_assets.training.splits import split_from_frame
 
 HOLDOUT_K = 10
@@ -46,17 +44,13 @@ def ranker_model(
     Graded on the same held-out data as the generators; the metadata shows whether it beats the best of them.
     """
     n_candidates = context.resources.candidate_models.n_candidates
-    settings = config.model_dump()
-    ranker = LightGBMRanker(**{k: v for k, v in settings.items() if v is not None}).fit(ranking_training_set)
-    split = split_from_frame(train_test_split)
-    truth = holdout_truth(split)
+    settings = {k: v for k, v in config.model_dump().items() if v is not None}
+    ranker = LightGBMRanker(**settings).fit(ranking_training_set)
     named = {key.removesuffix("_model"): model for key, model in generators.items()}
-    known = features_at(split.train, events, items, users, split.cutoff, context.resources.interaction_weights.params())
-    ranked = rank_for_users(
-        ranker, named, truth["user_id"].unique().sort().to_list(), known, n_candidates=n_candidates, N=HOLDOUT_K
+    metrics, inputs = grade_ranker(
+        ranker, named, split_from_frame(train_test_split), events, items, users,
+        context.resources.interaction_weights.params(), k=HOLDOUT_K, n_candidates=n_candidates,
     )
-    metrics = evaluate(ranked, truth, HOLDOUT_K)
-    inputs = {name: holdout_metrics(model, truth, HOLDOUT_K)["ndcg@10"] for name, model in named.items()}
     best_name = max(inputs, key=inputs.get)
     metrics.update({"fit_seconds": ranker.fit_seconds, "best_input_ndcg@10": inputs[best_name]})
     metrics["lift_over_best_input"] = metrics["ndcg@10"] - inputs[best_name]
