@@ -22,6 +22,12 @@ from recs_assets.ingest.raw_events import build_raw_events
 from recs_assets.ingest.users import users
 from recs_assets.models.candidate_generators import candidate_generators
 from recs_assets.models.ranker_model import ranker_model
+from recs_assets.serving.snapshot_assets import (
+    popular_items_snapshot,
+    recommendation_snapshot,
+    recommendation_snapshot_is_servable,
+    similar_items_snapshot,
+)
 from recs_assets.settings import Settings
 from recs_assets.tracking import EXPERIMENT, tracking_uri
 from recs_assets.training.ranking_training_set import ranking_training_set
@@ -91,6 +97,9 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             model_metrics,
             model_leaderboard,
             champion_model,
+            recommendation_snapshot,
+            similar_items_snapshot,
+            popular_items_snapshot,
         ],
         asset_checks=[
             items_match_schema,
@@ -99,6 +108,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             events_reconcile_with_raw,
             events_invalid_share_within_limit,
             champion_beats_baseline,
+            recommendation_snapshot_is_servable,
         ],
         # The hook closes the run's MLflow parent run, so the next run in the same process starts cleanly.
         jobs=[

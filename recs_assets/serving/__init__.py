@@ -1,0 +1,1 @@
+"""Serving: recommendation snapshots (assets) and the online API that reads them."""

@@ -1,0 +1,130 @@
+"""`recommendation_snapshot`, `similar_items_snapshot`, `popular_items_snapshot`: what the API serves."""
+
+import dagster as dg
+import polars as pl
+
+from recs_assets.models import MODELS
+from recs_assets.profiling import markdown_table
+from recs_assets.serving.snapshots import (
+    INTERACTION_TYPES,
+    active_users,
+    popular_items_snapshot as build_popular,
+    recommendation_snapshot as build_recommendations,
+    similar_items_snapshot as build_similar,
+    snapshot_problems,
+)
+from recs_assets.training.ranking_set import features_at
+
+GENERATOR_ASSETS = [f"{name}_model" for name in MODELS]
+
+
+class SnapshotConfig(dg.Config):
+    """List length, and who counts as active (an interaction in the last `active_days`)."""
+
+    n: int = 10
+    active_days: float = 30.0
+
+
+def _available(items: pl.DataFrame) -> pl.Series:
+    return items.filter(pl.col("is_active").fill_null(True))["item_id"]
+
+
+def _interactions(events: pl.DataFrame) -> pl.DataFrame:
+    acted = events.filter(pl.col("event_type").is_in(INTERACTION_TYPES) & pl.col("item_id").is_not_null())
+    return acted.select("user_id", "item_id").unique()
+
+
+@dg.asset(
+    group_name="serving",
+    required_resource_keys={"candidate_models", "interaction_weights"},
+    ins={name: dg.AssetIn(name) for name in [*GENERATOR_ASSETS, "ranker_model"]},
+    kinds={"parquet", "duckdb"},
+)
+def recommendation_snapshot(
+    context: dg.AssetExecutionContext,
+    config: SnapshotConfig,
+    champion_model: pl.DataFrame,
+    events: pl.DataFrame,
+    items: pl.DataFrame,
+    users: pl.DataFrame,
+    **models,
+) -> dg.Output[pl.DataFrame]:
+    """Top-N recommendations for every active user from the champion, nothing they already have, nothing sold.
+
+    Versioned by the champion's MLflow model version (columns `model`, `model_version`).
+    """
+    champion = champion_model.row(0, named=True)
+    generators = {name.removesuffix("_model"): models[name] for name in GENERATOR_ASSETS}
+    known = features_at(events, events, items, users, None, context.resources.interaction_weights.params())
+    user_ids = active_users(events, config.active_days)
+    snapshot = build_recommendations(
+        champion["champion"], generators, models["ranker_model"], user_ids, known, _interactions(events),
+        _available(items), N=config.n, n_candidates=context.resources.candidate_models.n_candidates,
+    ).with_columns(
+        pl.lit(champion["registered_model"]).alias("model"), pl.lit(champion["version"], dtype=pl.Int64).alias("model_version")
+    )
+    return dg.Output(
+        snapshot,
+        metadata={
+            "rows": dg.MetadataValue.int(snapshot.height),
+            "users": dg.MetadataValue.int(snapshot["user_id"].n_unique()),
+            "model": dg.MetadataValue.text(f"{champion['registered_model']} v{champion['version']}"),
+            "preview": dg.MetadataValue.md(markdown_table(snapshot, rows=10)),
+        },
+    )
+
+
+@dg.asset_check(asset=recommendation_snapshot, blocking=True, additional_ins={"events": dg.AssetIn("events"), "items": dg.AssetIn("items")})
+def recommendation_snapshot_is_servable(
+    config: SnapshotConfig, recommendation_snapshot: pl.DataFrame, events: pl.DataFrame, items: pl.DataFrame
+) -> dg.AssetCheckResult:
+    """Every active user has N items, no list repeats an item, nothing bought or unsellable is shown."""
+    bought = events.filter(pl.col("event_type") == "purchase").select("user_id", "item_id").unique()
+    problems = snapshot_problems(
+        recommendation_snapshot, active_users(events, config.active_days), bought, _available(items), config.n
+    )
+    failing = {k: v for k, v in problems.items() if k not in ("coverage", "sample_short_users") and v}
+    return dg.AssetCheckResult(
+        passed=not failing,
+        description=("; ".join(f"{k}: {v}" for k, v in failing.items()) or "servable")
+        + f"; catalogue coverage {problems['coverage']:.1%}",
+        metadata={k: dg.MetadataValue.json(v) if isinstance(v, list) else v for k, v in problems.items()},
+    )
+
+
+@dg.asset(group_name="serving", ins={name: dg.AssetIn(name) for name in GENERATOR_ASSETS}, kinds={"parquet", "duckdb"})
+def similar_items_snapshot(
+    config: SnapshotConfig, model_leaderboard: pl.DataFrame, items: pl.DataFrame, **models
+) -> dg.Output[pl.DataFrame]:
+    """"More like this" for every item: the N most similar items that can be sold, from the best similarity model."""
+    ranked = [m for m in model_leaderboard["model"].to_list() if m not in ("ranker", "popularity")]
+    chosen = ranked[0] if ranked else "popularity"
+    model = models[f"{chosen}_model"]
+    known_items = [i for i in items["item_id"].to_list() if model.is_known_item([i])[0]]
+    snapshot = build_similar(model, known_items, _available(items), N=config.n)
+    return dg.Output(
+        snapshot,
+        metadata={
+            "rows": dg.MetadataValue.int(snapshot.height),
+            "items": dg.MetadataValue.int(snapshot["item_id"].n_unique()),
+            "model": dg.MetadataValue.text(f"{chosen}_model"),
+            "preview": dg.MetadataValue.md(markdown_table(snapshot, rows=10)),
+        },
+    )
+
+
+@dg.asset(group_name="serving", kinds={"parquet", "duckdb"})
+def popular_items_snapshot(
+    config: SnapshotConfig, events: pl.DataFrame, items: pl.DataFrame, users: pl.DataFrame
+) -> dg.Output[pl.DataFrame]:
+    """The cold-start fallback: most popular sellable items overall, per category, per user segment, and both."""
+    snapshot = build_popular(events, items, users, N=config.n, days=config.active_days)
+    return dg.Output(
+        snapshot,
+        metadata={
+            "rows": dg.MetadataValue.int(snapshot.height),
+            "categories": dg.MetadataValue.int(snapshot["category"].n_unique()),
+            "segments": dg.MetadataValue.int(snapshot["segment"].n_unique()),
+            "preview": dg.MetadataValue.md(markdown_table(snapshot.filter(pl.col("segment").is_null() & pl.col("category").is_null()), rows=10)),
+        },
+    )
