@@ -9,6 +9,7 @@ import dagster as dg
 
 from dagster_mlflow import end_mlflow_on_run_finished, mlflow_tracking
 
+from recs_assets.automation import daily_ingestion_schedule, with_automation
 from recs_assets.evaluation.model_evaluation import (
     champion_beats_baseline,
     champion_model,
@@ -81,9 +82,14 @@ def daily_partitions(source: MarketplaceSource) -> dg.DailyPartitionsDefinition 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
     source = build_source(settings)
+    partitions = daily_partitions(source)
+    # New raw data in, validated warehouse out: what the daily ingestion schedule runs.
+    ingest_job = dg.define_asset_job(
+        INGEST_JOB, selection=dg.AssetSelection.groups("ingest", "staging"), partitions_def=partitions
+    )
     return dg.Definitions(
-        assets=[
-            build_raw_events(daily_partitions(source)),
+        assets=with_automation([
+            build_raw_events(partitions),
             items,
             users,
             stage_events,
@@ -100,7 +106,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             recommendation_snapshot,
             similar_items_snapshot,
             popular_items_snapshot,
-        ],
+        ]),
         asset_checks=[
             items_match_schema,
             users_match_schema,
@@ -115,9 +121,9 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             dg.define_asset_job(
                 EVERYTHING_JOB, selection=dg.AssetSelection.all(), hooks={end_mlflow_on_run_finished}
             ),
-            # New raw data in, validated warehouse out: what a daily ingestion refresh runs.
-            dg.define_asset_job(INGEST_JOB, selection=dg.AssetSelection.groups("ingest", "staging")),
+            ingest_job,
         ],
+        schedules=[daily_ingestion_schedule(ingest_job, partitioned=partitions is not None)],
         resources={
             "source": source,
             "home": HomeFolder(path=str(settings.home)),

@@ -1,0 +1,34 @@
+"""When things run without a person: a daily ingestion schedule, features and snapshots that follow
+new data, and a weekly retraining. All appear in the UI (Automation) and are switched on there."""
+
+import dagster as dg
+
+# Follow upstream changes as soon as they land (new events -> features, leaderboard, snapshots).
+FOLLOW_NEW_DATA = dg.AutomationCondition.eager()
+# Retrain weekly (Monday 03:00 UTC) once all upstream data is up to date, rather than on every change.
+WEEKLY_RETRAINING = dg.AutomationCondition.on_cron("0 3 * * 1")
+AUTOMATION_BY_GROUP = {
+    "features": FOLLOW_NEW_DATA,
+    "training": WEEKLY_RETRAINING,
+    "models": WEEKLY_RETRAINING,
+    "evaluation": FOLLOW_NEW_DATA,
+    "serving": FOLLOW_NEW_DATA,
+}
+
+
+def with_automation(assets: list) -> list:
+    """Attach each group's automation condition to its assets (ingest and staging run on the schedule)."""
+
+    def attach(spec: dg.AssetSpec) -> dg.AssetSpec:
+        condition = AUTOMATION_BY_GROUP.get(spec.group_name or "")
+        return spec.replace_attributes(automation_condition=condition) if condition else spec
+
+    return list(dg.map_asset_specs(attach, assets))
+
+
+def daily_ingestion_schedule(job, partitioned: bool) -> dg.ScheduleDefinition:
+    """Every day at 01:00 UTC: ingest and validate yesterday's events (one daily partition where the
+    source is partitioned by day, the whole batch otherwise)."""
+    if partitioned:
+        return dg.build_schedule_from_partitioned_job(job, hour_of_day=1, name="daily_ingestion")
+    return dg.ScheduleDefinition(name="daily_ingestion", job=job, cron_schedule="0 1 * * *")
