@@ -12,7 +12,7 @@ export DAGSTER_HOME := $(RECS_HOME)/dagster
 # implicit and numpy oversubscribe 2 cores with their own thread pools otherwise.
 export OPENBLAS_NUM_THREADS ?= 1
 
-.PHONY: install run test ui mlflow clean benchmark-ingest benchmark-train
+.PHONY: install run test ui mlflow serve clean benchmark-ingest benchmark-train
 
 install: $(STAMP)
 
@@ -35,6 +35,9 @@ ui: install  ## the Dagster UI on the same instance `make run` writes to
 mlflow: install  ## the MLflow UI on the home folder's tracking database and registry
 	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///$(RECS_HOME)/mlflow.db \
 		--default-artifact-root $(RECS_HOME)/mlflow/artifacts --host 127.0.0.1 --port $(or $(MLFLOW_PORT),5000)
+
+serve: install  ## the recommendation API on the latest snapshots (port RECS_API_PORT, default 8000)
+	$(PY) -m recs_assets.serving
 
 benchmark-train: install  ## fit time and peak memory of every model on ml-100k and 1M simulated events
 	$(PY) benchmarks/train.py
