@@ -32,3 +32,32 @@ def daily_ingestion_schedule(job, partitioned: bool) -> dg.ScheduleDefinition:
     if partitioned:
         return dg.build_schedule_from_partitioned_job(job, hour_of_day=1, name="daily_ingestion")
     return dg.ScheduleDefinition(name="daily_ingestion", job=job, cron_schedule="0 1 * * *")
+
+
+RETRAIN_JOB = "retrain_models"
+# The check whose failure means users' behaviour has moved away from what the models learnt.
+DRIFT_CHECK = dg.AssetCheckKey(dg.AssetKey("events"), "feature_drift_check")
+
+
+def retraining_request(status: str | None, record_id: int | None, cursor: str | None) -> tuple[bool, str]:
+    """Decide whether a drift check result calls for retraining: only a failed result, and only once per result."""
+    if status is None:
+        return False, "the drift check has not run yet"
+    if status != "FAILED":
+        return False, f"latest drift check {status.lower()}"
+    if cursor == str(record_id):
+        return False, "retraining already requested for this drift result"
+    return True, f"drift check failed (evaluation {record_id}): retraining"
+
+
+@dg.sensor(name="retrain_on_drift", job_name=RETRAIN_JOB, minimum_interval_seconds=300)
+def retrain_on_drift(context: dg.SensorEvaluationContext):
+    """When the feature drift check fails, retrain the models and rebuild evaluation and snapshots (once per failure)."""
+    records = context.instance.event_log_storage.get_latest_asset_check_execution_by_key([DRIFT_CHECK])
+    record = records.get(DRIFT_CHECK)
+    status = record.status.value if record is not None else None
+    go, why = retraining_request(status, record.id if record else None, context.cursor)
+    if not go:
+        return dg.SkipReason(why)
+    context.update_cursor(str(record.id))
+    return dg.RunRequest(run_key=f"drift-{record.id}", tags={"recs/trigger": "feature_drift"})

@@ -9,7 +9,7 @@ import dagster as dg
 
 from dagster_mlflow import end_mlflow_on_run_finished, mlflow_tracking
 
-from recs_assets.automation import daily_ingestion_schedule, with_automation
+from recs_assets.automation import RETRAIN_JOB, daily_ingestion_schedule, retrain_on_drift, with_automation
 from recs_assets.evaluation.model_evaluation import (
     champion_beats_baseline,
     champion_model,
@@ -122,7 +122,13 @@ def build_definitions(settings: Settings) -> dg.Definitions:
                 EVERYTHING_JOB, selection=dg.AssetSelection.all(), hooks={end_mlflow_on_run_finished}
             ),
             ingest_job,
+            dg.define_asset_job(
+                RETRAIN_JOB,
+                selection=dg.AssetSelection.groups("training", "models", "evaluation", "serving"),
+                hooks={end_mlflow_on_run_finished},
+            ),
         ],
+        sensors=[retrain_on_drift],
         schedules=[daily_ingestion_schedule(ingest_job, partitioned=partitions is not None)],
         resources={
             "source": source,

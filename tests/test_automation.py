@@ -32,3 +32,19 @@ def test_the_daily_ingestion_schedule_targets_one_day_where_the_source_has_days(
     batch = build_definitions(Settings(home=tmp_path, source="files", data_dir=folder))
     assert batch.resolve_schedule_def("daily_ingestion").cron_schedule == "0 1 * * *"
     assert batch.resolve_job_def("ingest_and_validate").partitions_def is None
+
+
+def test_retraining_is_requested_once_per_failed_drift_result():
+    from recs_assets.automation import retraining_request
+
+    assert retraining_request(None, None, None)[0] is False
+    assert retraining_request("SUCCEEDED", 7, None) == (False, "latest drift check succeeded")
+    assert retraining_request("FAILED", 7, None)[0] is True
+    assert retraining_request("FAILED", 7, "7") == (False, "retraining already requested for this drift result")
+    assert retraining_request("FAILED", 8, "7")[0] is True
+
+
+def test_the_drift_sensor_and_retraining_job_are_declared(tmp_path):
+    defs = build_definitions(Settings(home=tmp_path, sim_users=50, sim_items=30, sim_days=10))
+    assert defs.resolve_sensor_def("retrain_on_drift").job_name == "retrain_models"
+    assert defs.resolve_job_def("retrain_models") is not None

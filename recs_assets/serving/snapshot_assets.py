@@ -1,5 +1,9 @@
 """`recommendation_snapshot`, `similar_items_snapshot`, `popular_items_snapshot`: what the API serves."""
 
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
 import dagster as dg
 import polars as pl
 
@@ -34,9 +38,22 @@ def _interactions(events: pl.DataFrame) -> pl.DataFrame:
     return acted.select("user_id", "item_id").unique()
 
 
+def keep_previous(home: Path, name: str) -> Path | None:
+    """Copy the snapshot about to be replaced into `serving/history/`, for prediction drift checks."""
+    current = home / "lake" / f"{name}.parquet"
+    if not current.exists():
+        return None
+    history = home / "serving" / "history"
+    history.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.fromtimestamp(current.stat().st_mtime, UTC).strftime("%Y%m%dT%H%M%S%f")
+    kept = history / f"{name}-{stamp}.parquet"
+    shutil.copyfile(current, kept)
+    return kept
+
+
 @dg.asset(
     group_name="serving",
-    required_resource_keys={"candidate_models", "interaction_weights"},
+    required_resource_keys={"candidate_models", "interaction_weights", "home"},
     ins={name: dg.AssetIn(name) for name in [*GENERATOR_ASSETS, "ranker_model"]},
     kinds={"parquet", "duckdb"},
 )
@@ -53,6 +70,7 @@ def recommendation_snapshot(
 
     Versioned by the champion's MLflow model version (columns `model`, `model_version`).
     """
+    keep_previous(context.resources.home.root, "recommendation_snapshot")
     champion = champion_model.row(0, named=True)
     generators = {name.removesuffix("_model"): models[name] for name in GENERATOR_ASSETS}
     known = features_at(events, events, items, users, None, context.resources.interaction_weights.params())
