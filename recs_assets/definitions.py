@@ -23,6 +23,7 @@ from recs_assets.ingest.raw_events import build_raw_events
 from recs_assets.ingest.users import users
 from recs_assets.models.candidate_generators import candidate_generators
 from recs_assets.models.ranker_model import ranker_model
+from recs_assets.monitoring.checks import MONITORING_CHECKS
 from recs_assets.serving.snapshot_assets import (
     popular_items_snapshot,
     recommendation_snapshot,
@@ -115,6 +116,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             events_invalid_share_within_limit,
             champion_beats_baseline,
             recommendation_snapshot_is_servable,
+            *MONITORING_CHECKS,
         ],
         # The hook closes the run's MLflow parent run, so the next run in the same process starts cleanly.
         jobs=[

@@ -37,7 +37,8 @@ def test_the_whole_graph_materialises_on_a_tiny_simulator(home):
     assert set(checks) == {
         "items_match_schema", "users_match_schema", "events_match_schema",
         "events_reconcile_with_raw", "events_invalid_share_within_limit", "champion_beats_baseline",
-        "recommendation_snapshot_is_servable",
+        "recommendation_snapshot_is_servable", "feature_drift_check", "prediction_drift_check",
+        "serving_health_check",
     }
     assert all(c.passed for c in checks.values())
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as conn:
