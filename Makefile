@@ -12,7 +12,7 @@ export DAGSTER_HOME := $(RECS_HOME)/dagster
 # implicit and numpy oversubscribe 2 cores with their own thread pools otherwise.
 export OPENBLAS_NUM_THREADS ?= 1
 
-.PHONY: install run test ui mlflow serve clean benchmark-ingest benchmark-train
+.PHONY: install run test ui mlflow serve clean benchmark-ingest benchmark-train benchmark-serve
 
 install: $(STAMP)
 
@@ -41,6 +41,9 @@ serve: install  ## the recommendation API on the latest snapshots (port RECS_API
 
 benchmark-train: install  ## fit time and peak memory of every model on ml-100k and 1M simulated events
 	$(PY) benchmarks/train.py
+
+benchmark-serve: install  ## API latency and throughput on loopback vs a bare FastAPI endpoint; snapshot build time
+	$(PY) benchmarks/serve.py
 
 benchmark-ingest: install  ## ingest throughput and peak memory at 1M and 10M simulated events
 	$(PY) benchmarks/ingest.py
