@@ -136,3 +136,15 @@ def test_the_ranker_beats_its_best_input_on_held_out_data(simulated_market):
     ndcg = evaluate(ranked, truth, 10)["ndcg@10"]
     best = max(inputs.values())
     assert ndcg > 1.05 * best, f"ranker {ndcg:.4f} vs best input {best:.4f} ({inputs})"
+
+
+def test_the_pipeline_evaluation_grades_every_generator_and_the_ranker_on_one_split():
+    from recs_assets.evaluation.pipeline_eval import evaluate_pipeline
+
+    m = simulate(SimulatorConfig(n_users=300, n_items=150, n_days=24, seed=3))
+    split = make_split(m.events, "temporal", test_days=7)
+    results = evaluate_pipeline(split, m.events, m.items, m.users, DEFAULT_INTERACTION_PARAMS)
+    assert set(results) == {*MODELS, "ranker"}
+    users = {r["users_evaluated"] for r in results.values()}
+    assert users == {holdout_truth(split)["user_id"].n_unique()}  # every model graded on the same users
+    assert all(0.0 <= r["ndcg@10"] <= 1.0 for r in results.values())

@@ -30,19 +30,22 @@ def grade_ranker(
     *,
     k: int = 10,
     n_candidates: int = 50,
-) -> tuple[dict[str, float], dict[str, float]]:
-    """The ranker's held-out metrics over these generators, and each generator's own NDCG@k for comparison.
+    known: Mapping[str, pl.DataFrame] | None = None,
+) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+    """The ranker's held-out metrics over these generators, and each generator's own, for comparison.
 
-    Features are measured at the split's cut-off from its training part, as in training.
+    Features are measured at the split's cut-off from its training part, as in training (pass `known`
+    when they are already computed).
     """
     truth = holdout_truth(split)
     test_users = truth["user_id"].unique().sort().to_list()
-    known = features_at(split.train, events, items, users, split.cutoff, weights)
+    if known is None:
+        known = features_at(split.train, events, items, users, split.cutoff, weights)
     ranked = rank_for_users(ranker, generators, test_users, known, n_candidates=n_candidates, N=k)
     inputs = {}
     for name, model in generators.items():
         item_ids, scores = model.recommend(test_users, k)
-        inputs[name] = evaluate(recommendations_frame(test_users, item_ids, scores), truth, k)[f"ndcg@{k}"]
+        inputs[name] = evaluate(recommendations_frame(test_users, item_ids, scores), truth, k)
     return evaluate(ranked, truth, k), inputs
 
 
@@ -60,18 +63,12 @@ def evaluate_pipeline(
     """Held-out metrics at k for every generator (default hyper-parameters) and for the ranker over them."""
     known = features_at(split.train, events, items, users, split.cutoff, weights)
     generators = {name: fit_generator(cls(), known["interactions"], known["item_features"]) for name, cls in MODELS.items()}
-    truth = holdout_truth(split)
-    test_users = truth["user_id"].unique().sort().to_list()
-    results = {}
-    for name, model in generators.items():
-        item_ids, scores = model.recommend(test_users, k)
-        results[name] = evaluate(recommendations_frame(test_users, item_ids, scores), truth, k)
     lessons, _ = build_ranking_set(
         split, events, items, users, lambda: {n: cls() for n, cls in MODELS.items()},
         weights=weights, n_windows=n_windows, n_candidates=n_candidates,
     )
     ranker = LightGBMRanker().fit(lessons)
-    results["ranker"], _ = grade_ranker(
-        ranker, generators, split, events, items, users, weights, k=k, n_candidates=n_candidates
+    ranker_metrics, results = grade_ranker(
+        ranker, generators, split, events, items, users, weights, k=k, n_candidates=n_candidates, known=known
     )
-    return results
+    return {**results, "ranker": ranker_metrics}

@@ -51,9 +51,10 @@ def ranker_model(
         ranker, named, split_from_frame(train_test_split), events, items, users,
         context.resources.interaction_weights.params(), k=HOLDOUT_K, n_candidates=n_candidates,
     )
-    best_name = max(inputs, key=inputs.get)
-    metrics.update({"fit_seconds": ranker.fit_seconds, "best_input_ndcg@10": inputs[best_name]})
-    metrics["lift_over_best_input"] = metrics["ndcg@10"] - inputs[best_name]
+    input_ndcg = {name: m["ndcg@10"] for name, m in inputs.items()}
+    best_name = max(input_ndcg, key=input_ndcg.get)
+    metrics.update({"fit_seconds": ranker.fit_seconds, "best_input_ndcg@10": input_ndcg[best_name]})
+    metrics["lift_over_best_input"] = metrics["ndcg@10"] - input_ndcg[best_name]
     run_id, version = log_ranker_run(
         context.resources.mlflow, "ranker_model", ranker, metrics, {"n_candidates": n_candidates, "best_input": best_name}
     )
@@ -62,7 +63,7 @@ def ranker_model(
         metadata={
             **{key: dg.MetadataValue.float(float(value)) for key, value in metrics.items()},
             "best_input": dg.MetadataValue.text(best_name),
-            "inputs_ndcg@10": dg.MetadataValue.json(inputs),
+            "inputs_ndcg@10": dg.MetadataValue.json(input_ndcg),
             "feature_importance": dg.MetadataValue.json(dict(list(ranker.importance().items())[:15])),
             "mlflow_run_id": dg.MetadataValue.text(run_id),
             "model_version": dg.MetadataValue.int(version),
