@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from importlib.metadata import version as package_version
 from pathlib import Path
+
 
 import mlflow
 import pandas as pd
@@ -39,15 +41,10 @@ def ensure_experiment(home: Path, name: str = EXPERIMENT) -> str:
     return experiment.experiment_id
 
 
-# Packages a registered model needs to be loaded elsewhere (the project's code travels with it).
-_MODEL_REQUIREMENTS = [
-    "numpy==2.4.6",
-    "scipy==1.17.1",
-    "polars==2.1.0",
-    "pandas==2.3.3",
-    "implicit==0.7.3",
-    "lightgbm==4.7.0",
-]
+# Packages a registered model needs to be loaded elsewhere (the project's code travels with it),
+# pinned to the versions installed here, so the pins in pyproject.toml stay the only ones written down.
+_MODEL_PACKAGES = ("numpy", "scipy", "polars", "pandas", "implicit", "lightgbm")
+_MODEL_REQUIREMENTS = [f"{name}=={package_version(name)}" for name in _MODEL_PACKAGES]
 _PACKAGE_DIR = Path(__file__).resolve().parent
 
 

@@ -32,9 +32,10 @@ def test_a_challenger_within_the_margin_is_refused_and_the_reason_says_what_was_
     assert "needs 0.2040" in decision.reason
 
 
-def test_a_worse_challenger_is_refused():
+def test_a_challenger_below_the_champion_leaves_it_serving_retrained():
     decision = decide_champion({"als": 0.2, "ranker": 0.1}, "als", margin=0.0)
     assert (decision.champion, decision.promoted) == ("als", False)
+    assert decision.reason.startswith("als is still the best")
 
 
 def test_a_champion_that_is_no_longer_evaluated_is_replaced():
