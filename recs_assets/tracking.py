@@ -5,7 +5,6 @@ from __future__ import annotations
 from importlib.metadata import version as package_version
 from pathlib import Path
 
-
 import mlflow
 import pandas as pd
 
