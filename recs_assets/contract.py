@@ -18,6 +18,23 @@ EVENT_TYPES: tuple[str, ...] = (
     "play",
 )
 
+# Event types that show a preference for the item (impressions and searches do not). Every layer that
+# counts "what the user did with an item" uses these: models, features (sql/ agrees, tested), evaluation.
+INTERACTION_TYPES: tuple[str, ...] = ("view", "add_to_cart", "purchase", "rating", "play")
+# Event types that form a browsing sequence (plays repeat a purchase, so they are left out).
+SEQUENCE_TYPES: tuple[str, ...] = ("view", "add_to_cart", "purchase", "rating")
+# Event types a shop's front end may post live to the API.
+LIVE_EVENT_TYPES: tuple[str, ...] = ("view", "add_to_cart", "purchase")
+
+# An event without a user id but with a session id belongs to an anonymous shopper. Staging keys such
+# a shopper by the session: user_id = ANONYMOUS_USER_PREFIX + session_id, so every layer can treat the
+# session as a user while evaluation and serving can still tell anonymous shoppers apart.
+ANONYMOUS_USER_PREFIX = "anonymous:"
+
+# Metric cut-off (k) and served list length (N): the defaults every config starts from.
+METRIC_K = 10
+LIST_N = 10
+
 UTC_TIMESTAMP = pl.Datetime("us", "UTC")
 
 EVENTS_SCHEMA: dict[str, pl.DataType] = {

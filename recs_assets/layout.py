@@ -1,0 +1,76 @@
+"""Where everything lives inside the home folder: the one place that spells out its paths.
+
+```
+$RECS_HOME/
+  lake/<asset>.parquet, lake/<asset>/partition_key=<key>/data.parquet   the Parquet lake
+  warehouse.duckdb          one DuckDB view per asset over the lake
+  models/<asset>/           saved models (the model IO manager)
+  mlflow.db, mlflow/artifacts/   MLflow tracking and registry
+  dagster/                  the Dagster instance
+  reports/                  HTML reports (drift, stakeholder)
+  serving/request_log.jsonl, serving/history/   API request log, superseded snapshots
+  live_events/              events posted to the API
+```
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class HomeLayout:
+    """The home folder's layout; every path the pipeline, the API and the tools use comes from here."""
+
+    root: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root))
+
+    @property
+    def lake(self) -> Path:
+        return self.root / "lake"
+
+    @property
+    def warehouse(self) -> Path:
+        return self.root / "warehouse.duckdb"
+
+    @property
+    def models(self) -> Path:
+        return self.root / "models"
+
+    def model_dir(self, name: str) -> Path:
+        return self.models / name
+
+    @property
+    def mlflow_db(self) -> Path:
+        return self.root / "mlflow.db"
+
+    @property
+    def mlflow_artifacts(self) -> Path:
+        return self.root / "mlflow" / "artifacts"
+
+    @property
+    def dagster(self) -> Path:
+        return self.root / "dagster"
+
+    @property
+    def reports(self) -> Path:
+        return self.root / "reports"
+
+    @property
+    def serving(self) -> Path:
+        return self.root / "serving"
+
+    @property
+    def request_log(self) -> Path:
+        return self.serving / "request_log.jsonl"
+
+    @property
+    def snapshot_history(self) -> Path:
+        return self.serving / "history"
+
+    @property
+    def live_events(self) -> Path:
+        return self.root / "live_events"
