@@ -36,7 +36,7 @@ CHECKOUT = Path(__file__).resolve().parents[1]
 if str(CHECKOUT) not in sys.path:
     sys.path.insert(0, str(CHECKOUT))
 
-from recs_assets.evaluation.holdout import recommendations_frame  # noqa: E402
+from recs_assets.models.lists import recommendations_frame  # noqa: E402
 from recs_assets.evaluation.protocols import ms_recommenders_metrics, python_stratified_split  # noqa: E402
 from recs_assets.models import (  # noqa: E402
     ALSRecommender,
@@ -120,7 +120,7 @@ def ms_split_pipeline(ml_dir: Path, train: pl.DataFrame, test: pl.DataFrame) -> 
     Every rating counts alike (no recency decay), as the binary-gain protocol treats them; the ranker's
     lessons come from random hold-outs inside the train part.
     """
-    from recs_assets.evaluation.pipeline_eval import evaluate_pipeline
+    from recs_assets.evaluation.pipeline import evaluate_pipeline
     from recs_assets.features import DEFAULT_INTERACTION_PARAMS
     from recs_assets.sources import movielens
     from recs_assets.training.splits import Split
@@ -144,7 +144,7 @@ def our_protocols(ml_dir: Path, steam_dir: Path | None) -> dict[str, dict]:
 
     Default hyper-parameters, interaction weights and the re-ranker exactly as `make run` trains them.
     """
-    from recs_assets.evaluation.pipeline_eval import evaluate_pipeline
+    from recs_assets.evaluation.pipeline import evaluate_pipeline
     from recs_assets.features import DEFAULT_INTERACTION_PARAMS
     from recs_assets.sources import movielens, steam
     from recs_assets.training.splits import make_split

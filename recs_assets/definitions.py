@@ -9,38 +9,33 @@ import dagster as dg
 
 from dagster_mlflow import end_mlflow_on_run_finished, mlflow_tracking
 
-from recs_assets.automation import RETRAIN_JOB, daily_ingestion_schedule, retrain_on_drift, with_automation
-from recs_assets.evaluation.model_evaluation import (
+from recs_assets.defs.automation import RETRAIN_JOB, daily_ingestion_schedule, retrain_on_drift, with_automation
+from recs_assets.defs.evaluation import (
     champion_beats_baseline,
     champion_model,
+    holdout_recommendations,
     model_leaderboard,
     model_metrics,
 )
-from recs_assets.features.feature_tables import feature_tables
-from recs_assets.ingest.checks import items_match_schema, users_match_schema
-from recs_assets.ingest.items import items
-from recs_assets.ingest.raw_events import build_raw_events
-from recs_assets.ingest.users import users
-from recs_assets.models.candidate_generators import candidate_generators
-from recs_assets.models.ranker_model import ranker_model
-from recs_assets.monitoring.checks import MONITORING_CHECKS
-from recs_assets.serving.snapshot_assets import (
+from recs_assets.defs.features import feature_tables
+from recs_assets.defs.ingest import build_raw_events, items, items_match_schema, users, users_match_schema
+from recs_assets.defs.models import candidate_generators, ranker_model
+from recs_assets.defs.monitoring import MONITORING_CHECKS
+from recs_assets.defs.serving import (
     popular_items_snapshot,
     recommendation_snapshot,
     recommendation_snapshot_is_servable,
     similar_items_snapshot,
 )
-from recs_assets.settings import Settings
-from recs_assets.tracking import EXPERIMENT, tracking_uri
-from recs_assets.training.ranking_training_set import ranking_training_set
-from recs_assets.training.train_test_split import train_test_split
-from recs_assets.training.training_features import training_interactions, training_item_features
-from recs_assets.staging.checks import (
+from recs_assets.defs.staging import (
     events_invalid_share_within_limit,
     events_match_schema,
     events_reconcile_with_raw,
+    stage_events,
 )
-from recs_assets.staging.events import stage_events
+from recs_assets.defs.training import ranking_training_set, train_test_split, training_features
+from recs_assets.settings import Settings
+from recs_assets.tracking import EXPERIMENT, tracking_uri
 from resources.candidate_models import CandidateModels
 from resources.home_folder import HomeFolder
 from resources.interaction_weights import InteractionWeights
@@ -96,11 +91,11 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             stage_events,
             *feature_tables,
             train_test_split,
-            training_interactions,
-            training_item_features,
+            training_features,
             ranking_training_set,
             *candidate_generators,
             ranker_model,
+            holdout_recommendations,
             model_metrics,
             model_leaderboard,
             champion_model,

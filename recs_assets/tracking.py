@@ -75,7 +75,7 @@ class RecommenderModel(mlflow.pyfunc.PythonModel):
         self.model = load_model_folder(Path(context.artifacts["model_dir"]))
 
     def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
-        from recs_assets.evaluation.holdout import recommendations_frame
+        from recs_assets.models.lists import recommendations_frame
 
         n = int((params or {}).get("N", 10))
         users = [str(u) for u in model_input["user_id"].tolist()]
@@ -124,6 +124,14 @@ def log_ranker_run(mlflow_client_module, name: str, ranker, metrics: dict[str, f
             ranker.booster.booster_, name=name, registered_model_name=name, pip_requirements=_MODEL_REQUIREMENTS
         )
         return run.info.run_id, int(info.registered_model_version)
+
+
+def log_metrics_to_run(home: Path, run_id: str, metrics: dict[str, float]) -> None:
+    """Add held-out metrics to a model's existing MLflow run (graded after the model was logged)."""
+    client = mlflow.MlflowClient(tracking_uri(home))
+    for key, value in metrics.items():
+        if _finite(value):
+            client.log_metric(run_id, _metric_key(key), float(value))
 
 
 def _metric_key(key: str) -> str:

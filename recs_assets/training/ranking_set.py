@@ -18,10 +18,10 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from recs_assets.evaluation.holdout import holdout_truth
 from recs_assets.features.sql_runner import run_sql
-from recs_assets.models.ranker import attach_labels, candidates, ranking_features
-from recs_assets.training.splits import Split, make_split
+from recs_assets.models.lists import candidates_from_lists, recommend_frame
+from recs_assets.models.ranker import attach_labels, ranking_features
+from recs_assets.training.splits import Split, holdout_truth, make_split
 
 
 def fit_generator(model, interactions: pl.DataFrame, item_features: pl.DataFrame):
@@ -102,8 +102,8 @@ def build_ranking_set(
             for name, model in make_generators().items()
         }
         chosen = sample_users(truth, max_users, seed + number)
-        pairs = candidates(generators, chosen, n_candidates)
-        features = ranking_features(pairs, known["user_features"], known["item_features"], known["user_category_affinity"])
+        lists = {name: recommend_frame(model, chosen, n_candidates) for name, model in generators.items()}
+        features = candidate_features(lists, known)
         labelled = attach_labels(features, truth).with_columns(pl.lit(number, dtype=pl.Int32).alias("window"))
         positives = int(labelled["label"].sum())
         described["windows"].append(
@@ -122,6 +122,18 @@ def build_ranking_set(
     return frame, described
 
 
+def candidate_features(lists: Mapping[str, pl.DataFrame], known: Mapping[str, pl.DataFrame]) -> pl.DataFrame:
+    """The generators' proposals joined into candidate pairs, with user and item features at one cut-off."""
+    return ranking_features(
+        candidates_from_lists(lists), known["user_features"], known["item_features"], known["user_category_affinity"]
+    )
+
+
+def rank_lists(ranker, lists: Mapping[str, pl.DataFrame], known: Mapping[str, pl.DataFrame], N: int) -> pl.DataFrame:
+    """The ranker's top-N over the generators' lists (user_id, item_id, rank, score)."""
+    return ranker.rank(candidate_features(lists, known), N)
+
+
 def rank_for_users(
     ranker,
     generators: Mapping[str, Any],
@@ -132,6 +144,5 @@ def rank_for_users(
     N: int,
 ) -> pl.DataFrame:
     """The ranker's top-N for these users: candidates from the generators, features at the same cut-off."""
-    pairs = candidates(generators, user_ids, n_candidates)
-    features = ranking_features(pairs, known["user_features"], known["item_features"], known["user_category_affinity"])
-    return ranker.rank(features, N)
+    lists = {name: recommend_frame(model, user_ids, n_candidates) for name, model in generators.items()}
+    return rank_lists(ranker, lists, known, N)

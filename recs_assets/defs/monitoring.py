@@ -1,4 +1,4 @@
-"""Monitoring asset checks: feature drift on `events`, prediction drift and serving health on `recommendation_snapshot`.
+"""The monitoring checks: feature drift on `events`, prediction drift and serving health on `recommendation_snapshot`.
 
 All three are non-blocking: they warn (or, for feature drift, error) in the UI but never stop a run.
 Thresholds live in config; each description says what was measured against which threshold.

@@ -1,6 +1,8 @@
-"""Turn the plain summaries of `profiling` into Dagster metadata shown on each asset in the UI."""
+"""Shared by the Dagster layer: plain summaries turned into UI metadata, and clear failures instead of tracebacks."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import dagster as dg
 import polars as pl
@@ -55,3 +57,11 @@ def schema_check_result(schema, df: pl.DataFrame, table: str) -> dg.AssetCheckRe
             "sample_rows": dg.MetadataValue.md(markdown_table(failing_rows(failures, df), rows=5)),
         },
     )
+
+
+def load_or_fail(table: str, load: Callable[[], pl.DataFrame]) -> pl.DataFrame:
+    """Call a source loader; a bad or missing input file fails the step with the loader's message."""
+    try:
+        return load()
+    except (ValueError, FileNotFoundError) as error:
+        raise dg.Failure(description=f"{table} could not be loaded: {error}") from None

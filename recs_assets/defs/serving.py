@@ -1,4 +1,4 @@
-"""`recommendation_snapshot`, `similar_items_snapshot`, `popular_items_snapshot`: what the API serves."""
+"""The `serving` group: what the API serves (recommendation_snapshot, similar_items_snapshot, popular_items_snapshot)."""
 
 import shutil
 from datetime import UTC, datetime
@@ -7,7 +7,7 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
-from recs_assets.models import MODELS
+from recs_assets.defs.models import GENERATOR_ASSETS, RANKER_ASSET
 from recs_assets.profiling import markdown_table
 from recs_assets.serving.snapshots import (
     INTERACTION_TYPES,
@@ -17,9 +17,6 @@ from recs_assets.serving.snapshots import (
     similar_items_snapshot as build_similar,
     snapshot_problems,
 )
-from recs_assets.training.ranking_set import features_at
-
-GENERATOR_ASSETS = [f"{name}_model" for name in MODELS]
 
 
 class SnapshotConfig(dg.Config):
@@ -53,8 +50,8 @@ def keep_previous(home: Path, name: str) -> Path | None:
 
 @dg.asset(
     group_name="serving",
-    required_resource_keys={"candidate_models", "interaction_weights", "home"},
-    ins={name: dg.AssetIn(name) for name in [*GENERATOR_ASSETS, "ranker_model"]},
+    required_resource_keys={"candidate_models", "home"},
+    ins={name: dg.AssetIn(name) for name in [*GENERATOR_ASSETS.values(), RANKER_ASSET]},
     kinds={"parquet", "duckdb"},
 )
 def recommendation_snapshot(
@@ -63,7 +60,10 @@ def recommendation_snapshot(
     champion_model: pl.DataFrame,
     events: pl.DataFrame,
     items: pl.DataFrame,
-    users: pl.DataFrame,
+    user_features: pl.DataFrame,
+    item_features: pl.DataFrame,
+    user_category_affinity: pl.DataFrame,
+    user_item_interactions: pl.DataFrame,
     **models,
 ) -> dg.Output[pl.DataFrame]:
     """Top-N recommendations for every active user from the champion, nothing they already have, nothing sold.
@@ -72,11 +72,17 @@ def recommendation_snapshot(
     """
     keep_previous(context.resources.home.root, "recommendation_snapshot")
     champion = champion_model.row(0, named=True)
-    generators = {name.removesuffix("_model"): models[name] for name in GENERATOR_ASSETS}
-    known = features_at(events, events, items, users, None, context.resources.interaction_weights.params())
+    generators = {name: models[asset] for name, asset in GENERATOR_ASSETS.items()}
+    # Today's features from the feature store: the same SQL the models were trained on, at no cut-off.
+    known = {
+        "interactions": user_item_interactions,
+        "user_features": user_features,
+        "item_features": item_features,
+        "user_category_affinity": user_category_affinity,
+    }
     user_ids = active_users(events, config.active_days)
     snapshot = build_recommendations(
-        champion["champion"], generators, models["ranker_model"], user_ids, known, _interactions(events),
+        champion["champion"], generators, models[RANKER_ASSET], user_ids, known, _interactions(events),
         _available(items), N=config.n, n_candidates=context.resources.candidate_models.n_candidates,
     ).with_columns(
         pl.lit(champion["registered_model"]).alias("model"), pl.lit(champion["version"], dtype=pl.Int64).alias("model_version")
@@ -110,7 +116,7 @@ def recommendation_snapshot_is_servable(
     )
 
 
-@dg.asset(group_name="serving", ins={name: dg.AssetIn(name) for name in GENERATOR_ASSETS}, kinds={"parquet", "duckdb"})
+@dg.asset(group_name="serving", ins={name: dg.AssetIn(name) for name in GENERATOR_ASSETS.values()}, kinds={"parquet", "duckdb"})
 def similar_items_snapshot(
     config: SnapshotConfig, model_leaderboard: pl.DataFrame, items: pl.DataFrame, **models
 ) -> dg.Output[pl.DataFrame]:

@@ -1,7 +1,7 @@
-"""The feature store's tables as assets: each runs its SQL file (`sql/<asset>.sql`) on the clean events.
+"""The `features` group, the feature store's tables: each runs its SQL file (`sql/<asset>.sql`) on the clean events.
 
 These are today's features (no cut-off: everything known so far), the ones serving reads. Training
-computes the same SQL again at its own cut-off, so models never see the future.
+(`training_features`) computes the same SQL once at its own cut-off, so models never see the future.
 """
 
 import re
@@ -10,7 +10,7 @@ import dagster as dg
 import polars as pl
 
 from recs_assets.features.sql_runner import required_tables, run_sql, sql_path
-from recs_assets.metadata import preview
+from recs_assets.defs.common import preview
 from resources.interaction_weights import InteractionWeights
 
 FEATURE_TABLES = (

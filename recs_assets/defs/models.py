@@ -1,0 +1,108 @@
+"""The `models` group: the candidate generators and the LightGBM re-ranker, each fitted once and tracked in MLflow.
+
+Each asset fits its model on the training features, records the run in MLflow (parameters, fit time,
+the model) with a new version in the model registry, and hands the model on. Grading happens once,
+for every model alike, in the `evaluation` group.
+"""
+
+import dagster as dg
+import polars as pl
+
+from recs_assets.models import MODELS
+from recs_assets.models.ranker import LightGBMRanker
+from recs_assets.tracking import log_model_run, log_ranker_run
+from recs_assets.training.ranking_set import fit_generator
+from resources.candidate_models import CandidateModels
+
+DESCRIPTIONS = {
+    "popularity": "The baseline every other model must beat: the most popular items the user has not had yet (also per category).",
+    "item_knn": "Item-to-item nearest neighbours (cosine): recommends items similar to what the user already liked.",
+    "ease": "EASE, a closed-form linear item-to-item model that is strong on sparse shop data.",
+    "als": "Matrix factorisation by alternating least squares (implicit ALS): learns hidden taste dimensions.",
+    "bpr": "Matrix factorisation trained to rank liked items above the rest (Bayesian personalised ranking).",
+}
+GENERATOR_ASSETS = {name: f"{name}_model" for name in MODELS}
+RANKER_ASSET = "ranker_model"
+
+
+def _fit_metadata(model, run_id: str, version: int) -> dict:
+    metadata = {
+        "fit_seconds": dg.MetadataValue.float(float(model.fit_seconds or 0.0)),
+        "params": dg.MetadataValue.json(model.params()),
+        "mlflow_run_id": dg.MetadataValue.text(run_id),
+        "model_version": dg.MetadataValue.int(version),
+    }
+    notes = getattr(model, "fit_notes", None)
+    if notes:
+        metadata["fit_notes"] = dg.MetadataValue.json(notes)
+    return metadata
+
+
+def build_candidate_generator(name: str) -> dg.AssetsDefinition:
+    @dg.asset(
+        name=GENERATOR_ASSETS[name],
+        group_name="models",
+        io_manager_key="model_io_manager",
+        required_resource_keys={"mlflow", "candidate_models"},
+        description=DESCRIPTIONS[name],
+        kinds={"python", "mlflow"},
+    )
+    def candidate_generator(
+        context: dg.AssetExecutionContext, training_interactions: pl.DataFrame, training_item_features: pl.DataFrame
+    ):
+        models: CandidateModels = context.resources.candidate_models
+        model = fit_generator(models.build(name), training_interactions, training_item_features)
+        metrics = {"fit_seconds": model.fit_seconds}
+        if model.training_loss is not None:
+            metrics["training_loss"] = model.training_loss
+        run_id, version = log_model_run(context.resources.mlflow, GENERATOR_ASSETS[name], model, metrics)
+        return dg.Output(
+            model,
+            metadata={
+                **_fit_metadata(model, run_id, version),
+                "users": dg.MetadataValue.int(model.n_users),
+                "items": dg.MetadataValue.int(model.n_items),
+            },
+        )
+
+    return candidate_generator
+
+
+candidate_generators = [build_candidate_generator(name) for name in MODELS]
+
+
+class RankerConfig(dg.Config):
+    """LightGBM's settings (None = the ranker's tuned default)."""
+
+    n_estimators: int | None = None
+    learning_rate: float | None = None
+    num_leaves: int | None = None
+    min_child_samples: int | None = None
+    seed: int | None = None
+
+
+@dg.asset(
+    group_name="models",
+    io_manager_key="model_io_manager",
+    required_resource_keys={"mlflow", "candidate_models"},
+    kinds={"lightgbm", "mlflow"},
+)
+def ranker_model(context: dg.AssetExecutionContext, config: RankerConfig, ranking_training_set: pl.DataFrame):
+    """Re-orders the generators' combined proposals using what we know of the user and the item (LightGBM LambdaRank).
+
+    Learns from `ranking_training_set`; graded with every other model in `model_metrics`, where the
+    leaderboard shows whether it beats the best of its inputs.
+    """
+    settings = {k: v for k, v in config.model_dump().items() if v is not None}
+    ranker = LightGBMRanker(**settings).fit(ranking_training_set)
+    run_id, version = log_ranker_run(
+        context.resources.mlflow, RANKER_ASSET, ranker, {"fit_seconds": ranker.fit_seconds},
+        {"n_candidates": context.resources.candidate_models.n_candidates},
+    )
+    return dg.Output(
+        ranker,
+        metadata={
+            **_fit_metadata(ranker, run_id, version),
+            "feature_importance": dg.MetadataValue.json(dict(list(ranker.importance().items())[:15])),
+        },
+    )

@@ -1,0 +1,154 @@
+"""The `training` group: the split, the features as they were at its cut-off, and the re-ranker's lessons.
+
+Everything here looks only at the past of the split's cut-off, so no model learns from the future it
+is graded on.
+"""
+
+import dagster as dg
+import polars as pl
+
+from recs_assets.defs.common import preview
+from recs_assets.training.ranking_set import build_ranking_set, features_at
+from recs_assets.training.splits import make_split, split_from_frame, split_to_frame
+from resources.candidate_models import CandidateModels
+from resources.interaction_weights import InteractionWeights
+from resources.marketplace_source import MarketplaceSource
+
+
+class SplitConfig(dg.Config):
+    """auto = temporal (last `test_days` are the test window) where the source has time, else random."""
+
+    protocol: str = "auto"
+    test_days: float = 7.0
+    test_fraction: float = 0.25
+    seed: int = 42
+
+
+@dg.asset(group_name="training", kinds={"parquet", "duckdb"})
+def train_test_split(config: SplitConfig, source: MarketplaceSource, events: pl.DataFrame) -> dg.Output[pl.DataFrame]:
+    """The events split into a training part and a later (or held-out) test part that grades every model.
+
+    With timestamps the last days form the test window (how models are used: learn from the past,
+    predict the future); without them (Steam) a seeded share of each user's items is held out.
+    """
+    split = make_split(
+        events,
+        config.protocol,
+        test_days=config.test_days,
+        test_fraction=config.test_fraction,
+        seed=config.seed,
+        has_timestamps=source.has_timestamps,
+    )
+    described = split.describe()
+    return dg.Output(
+        split_to_frame(split),
+        metadata={
+            "rows": dg.MetadataValue.int(split.train.height + split.test.height),
+            "protocol": dg.MetadataValue.text(split.protocol),
+            "cutoff": dg.MetadataValue.text(str(described["cutoff"])),
+            **{k: dg.MetadataValue.int(v) for k, v in described.items() if isinstance(v, int)},
+        },
+    )
+
+
+TRAINING_FEATURES = {
+    "training_interactions": (
+        "interactions",
+        "How strongly each user liked each item, from the training part only (sql/user_item_interactions.sql at "
+        "the cut-off): every candidate model learns from this table.",
+    ),
+    "training_user_features": (
+        "user_features",
+        "Each user as known at the cut-off (activity, recency, spend, price level, favourite category): what the "
+        "re-ranker knows about the shopper.",
+    ),
+    "training_item_features": (
+        "item_features",
+        "Each item as it stood at the cut-off: demand so far, conversion rates, and whether it could be sold then "
+        "(a listing sold after the cut-off was still for sale at it).",
+    ),
+    "training_user_category_affinity": (
+        "user_category_affinity",
+        "Each user's share of interest per category at the cut-off.",
+    ),
+}
+
+
+@dg.multi_asset(
+    outs={
+        name: dg.AssetOut(group_name="training", description=description, kinds={"duckdb", "sql", "parquet"})
+        for name, (_, description) in TRAINING_FEATURES.items()
+    },
+)
+def training_features(
+    interaction_weights: InteractionWeights,
+    train_test_split: pl.DataFrame,
+    events: pl.DataFrame,
+    items: pl.DataFrame,
+    users: pl.DataFrame,
+):
+    """The feature store's SQL run once at the split's cut-off on the training part; every model, grade and lesson reads it."""
+    split = split_from_frame(train_test_split)
+    known = features_at(split.train, events, items, users, split.cutoff, interaction_weights.params())
+    for name, (key, _) in TRAINING_FEATURES.items():
+        table = known[key]
+        yield dg.Output(
+            table,
+            name,
+            metadata={
+                "rows": dg.MetadataValue.int(table.height),
+                "cutoff": dg.MetadataValue.text(str(split.cutoff)),
+                "preview": preview(table),
+            },
+        )
+
+
+class RankingSetConfig(dg.Config):
+    """How the lessons are made: the label windows and how many users per window."""
+
+    label_days: float = 7.0
+    label_fraction: float = 0.25
+    n_windows: int = 2
+    max_users: int = 5_000
+    seed: int = 42
+
+
+@dg.asset(group_name="training", required_resource_keys={"candidate_models", "interaction_weights"}, kinds={"parquet", "duckdb"})
+def ranking_training_set(
+    context: dg.AssetExecutionContext,
+    config: RankingSetConfig,
+    train_test_split: pl.DataFrame,
+    events: pl.DataFrame,
+    items: pl.DataFrame,
+    users: pl.DataFrame,
+) -> dg.Output[pl.DataFrame]:
+    """Candidate items proposed by every generator, with user and item features, labelled by what the user did next.
+
+    Generators are fitted on the training part up to an inner cut-off; labels come from the window
+    after it, so the ranker learns to predict the future from the past, as it must in production.
+    """
+    models: CandidateModels = context.resources.candidate_models
+    weights: InteractionWeights = context.resources.interaction_weights
+    frame, described = build_ranking_set(
+        split_from_frame(train_test_split),
+        events,
+        items,
+        users,
+        models.build_all,
+        weights=weights.params(),
+        label_days=config.label_days,
+        label_fraction=config.label_fraction,
+        n_windows=config.n_windows,
+        n_candidates=models.n_candidates,
+        max_users=config.max_users,
+        seed=config.seed,
+    )
+    return dg.Output(
+        frame,
+        metadata={
+            "rows": dg.MetadataValue.int(frame.height),
+            "positive_pairs": dg.MetadataValue.int(described["positive_pairs"]),
+            "windows": dg.MetadataValue.json(described["windows"]),
+            "preview": preview(frame.select("user_id", "item_id", "label", "n_generators")),
+        },
+    )
