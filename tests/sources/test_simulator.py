@@ -10,6 +10,8 @@ import pytest
 
 from recs_assets.contract import EVENT_TYPES, EVENTS_SCHEMA, ITEMS_SCHEMA, USERS_SCHEMA
 from recs_assets.sources.simulator import SimulatedMarketplace, SimulatorConfig, simulate
+from recs_assets.sources.simulator.day import shopper_response
+from recs_assets.sources.simulator.world import World, build_world
 
 GAMES = SimulatorConfig(preset="games", seed=7, n_users=1_000, n_items=400, n_days=14)
 FASHION = SimulatorConfig(
@@ -436,6 +438,81 @@ def test_true_affinity_rejects_mismatched_lengths_and_bad_days(games):
         games.true_affinity(["u000001"], ["g000001"], day=GAMES.n_days)
 
 
+# --- the shoppers' response model ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_world() -> World:
+    return build_world(SimulatorConfig(**TINY))
+
+
+def repeated_pairs(n: int, position: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """User 0 shown item 0, n times in the same slot."""
+    zeros = np.zeros(n, dtype=np.int64)
+    return zeros, zeros.copy(), np.full(n, position, dtype=np.int64)
+
+
+def test_response_funnel_only_narrows_and_owned_games_are_never_carted(tiny_world):
+    n = 5_000
+    rng = np.random.default_rng(0)
+    user, item = rng.integers(0, TINY["n_users"], n), rng.integers(0, TINY["n_items"], n)
+    position = rng.integers(1, 13, n)
+    owned = np.arange(n) % 2 == 0
+    response = shopper_response(tiny_world, user, item, position, tiny_world.taste_on(0), rng, owned=owned)
+    assert response.viewed.any() and response.carted.any() and response.bought.any()
+    assert not (response.carted & ~response.viewed).any()
+    assert not (response.bought & ~response.carted).any()
+    assert not response.carted[owned].any()
+    assert (response.p_cart[owned] == 0).all()
+
+
+def test_response_splits_the_affinity_between_basket_and_checkout(tiny_world):
+    rng = np.random.default_rng(0)
+    response = shopper_response(tiny_world, *repeated_pairs(3), tiny_world.taste_on(0), rng)
+    np.testing.assert_allclose(response.p_cart * response.p_purchase, response.affinity)
+
+
+def test_response_affinity_is_the_reported_true_affinity():
+    # One response model: what drives the simulated purchases is what true_affinity reports.
+    config = SimulatorConfig(**TINY)
+    market, world = simulate(config), build_world(config)
+    user = np.arange(TINY["n_users"])
+    item = user % TINY["n_items"]
+    day = TINY["n_days"] - 1
+    rng = np.random.default_rng(0)
+    response = shopper_response(world, user, item, np.ones_like(user), world.taste_on(day), rng)
+    user_ids, item_ids = market.users["user_id"].gather(user), market.items["item_id"].gather(item)
+    expected = market.true_affinity(user_ids, item_ids)
+    np.testing.assert_array_equal(response.affinity, expected)
+
+
+def test_response_view_odds_fall_with_the_square_root_of_the_slot(tiny_world):
+    # logit(p_view) loses 0.5 * log(position): slot 4 has half the view odds of slot 1.
+    taste, rng = tiny_world.taste_on(0), np.random.default_rng(0)
+    top = shopper_response(tiny_world, *repeated_pairs(1, position=1), taste, rng).p_view[0]
+    fourth = shopper_response(tiny_world, *repeated_pairs(1, position=4), taste, rng).p_view[0]
+    assert (fourth / (1 - fourth)) / (top / (1 - top)) == pytest.approx(0.5)
+
+
+def test_response_buys_at_the_true_affinity_rate_once_viewed(tiny_world):
+    n, rng = 200_000, np.random.default_rng(1)
+    response = shopper_response(tiny_world, *repeated_pairs(n), tiny_world.taste_on(0), rng)
+    views = response.viewed.sum()
+    affinity = response.affinity[0]
+    assert response.viewed.mean() == pytest.approx(response.p_view[0], abs=4 * np.sqrt(0.25 / n))
+    assert response.bought.sum() / views == pytest.approx(affinity, abs=4 * np.sqrt(affinity / views))
+
+
+def test_response_draws_three_uniforms_per_impression(tiny_world):
+    # A fixed number of draws keeps every later draw of the day where it was: reproducible tables.
+    user, item, position = repeated_pairs(7)
+    rng, reference = np.random.default_rng(3), np.random.default_rng(3)
+    shopper_response(tiny_world, user, item, position, tiny_world.taste_on(0), rng)
+    for _ in range(3):
+        reference.random(7)
+    assert rng.random() == reference.random()
+
+
 # --- configuration -------------------------------------------------------------------------------
 
 
@@ -448,12 +525,16 @@ def test_true_affinity_rejects_mismatched_lengths_and_bad_days(games):
         (dict(n_items=0), "n_items"),
         (dict(n_days=0), "n_days"),
         (dict(n_days=2.5), "n_days"),
+        (dict(n_users=True), "n_users"),
+        (dict(seed=1.0), "seed"),
         (dict(sessions_per_user_day=0.0), "sessions_per_user_day"),
         (dict(impressions_per_session=0), "impressions_per_session"),
         (dict(new_listings_per_day=-1), "new_listings_per_day"),
         (dict(preference_shift_day=30), "preference_shift_day"),
         (dict(preference_shift_day=-1), "preference_shift_day"),
         (dict(shift_strength=1.5), "shift_strength"),
+        (dict(shift_strength=float("nan")), "shift_strength"),
+        (dict(sessions_per_user_day=float("inf")), "sessions_per_user_day"),
         (dict(start_date=dt.datetime(2026, 9, 1)), "start_date"),
     ],
 )
