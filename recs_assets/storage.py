@@ -45,12 +45,10 @@ def register_view(warehouse: Path, name: str, lake: Path, partitioned: bool, tim
     """
     if not _IDENTIFIER.match(name):
         raise ValueError(f"asset name {name!r} is not a valid warehouse table name")
-    if partitioned:
-        files = f"{lake / name}/*/data.parquet"
-        source = f"read_parquet('{files}', hive_partitioning = true, union_by_name = true)"
-    else:
-        source = f"read_parquet('{table_path(lake, name)}')"
-    statement = f"create or replace view {name} as select * from {source}"
+    if "?" in str(warehouse):
+        # DuckDB reads "?" in a database path as the start of options and then cannot find its WAL file.
+        raise ValueError(f"{warehouse}: DuckDB cannot use a database path holding '?'; choose a RECS_HOME without it.")
+    statement = f"create or replace view {name} as select * from {_parquet_source(lake, name, partitioned)}"
     deadline = time.monotonic() + timeout_s
     delay = 0.05
     while True:
@@ -63,6 +61,40 @@ def register_view(warehouse: Path, name: str, lake: Path, partitioned: bool, tim
                 raise
             time.sleep(delay)
             delay = min(delay * 2, 1.0)
+
+
+def _sql_text(text: str) -> str:
+    """A SQL string literal: paths may hold any character, quotes included."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _glob_literal(text: str) -> str:
+    """`text` as a DuckDB path that matches only itself: [, ], * and ? each in a character class.
+
+    DuckDB treats every path it reads as a pattern, so "h*" would also read a neighbouring "hx".
+    """
+    return _GLOB_SPECIAL.sub(r"[\1]", text)
+
+
+_GLOB_SPECIAL = re.compile(r"([\[\]*?])")
+
+
+def _parquet_source(lake: Path, name: str, partitioned: bool) -> str:
+    folder = lake / name
+    if "\\" in str(folder) and _GLOB_SPECIAL.search(str(folder)):
+        raise ValueError(
+            f"{folder}: DuckDB cannot read a path holding both a backslash and one of [ ] * ?; "
+            "choose a RECS_HOME without them."
+        )
+    if not partitioned:
+        return f"read_parquet({_sql_text(_glob_literal(str(table_path(lake, name))))})"
+    options = "hive_partitioning = true, union_by_name = true"
+    if "\\" not in str(folder):
+        # A glob, not a list of today's files, so partitions written later by other processes show up.
+        return f"read_parquet({_sql_text(_glob_literal(str(folder)) + '/*/data.parquet')}, {options})"
+    # DuckDB's glob cannot match a backslash in a folder name: list the partition files instead.
+    files = sorted(str(path) for path in folder.glob("*/data.parquet"))
+    return f"read_parquet([{', '.join(_sql_text(f) for f in files)}], {options})"
 
 
 def read_table(lake: Path, name: str, partition_keys: list[str] | None = None) -> pl.DataFrame:

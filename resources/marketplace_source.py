@@ -98,6 +98,19 @@ class MarketplaceSource(dg.ConfigurableResource):
         adapter, data_dir = self._adapter()
         return adapter.load_raw_events(data_dir)
 
+    def expected_raw_rows(self) -> int | None:
+        """How many records the source holds, counted without parsing it; None where no such count exists.
+
+        For a folder of files: the events file's non-empty data lines (Parquet: its rows), which
+        `validation.reconciliation.reconcile_with_source` compares with what raw_events holds. None for
+        the simulator (it has no source besides itself) and for sources read by day.
+        """
+        if self.kind == "simulator":
+            return None
+        adapter, data_dir = self._adapter()
+        count = getattr(adapter, "source_record_count", None)
+        return None if count is None else count(data_dir)
+
     def load_items(self) -> pl.DataFrame:
         if self.kind == "simulator":
             return _simulation(self.simulator_config()).items

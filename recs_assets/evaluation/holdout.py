@@ -8,22 +8,9 @@ import numpy as np
 import polars as pl
 
 from recs_assets.evaluation.metrics import evaluate
-from recs_assets.training.splits import Split
-
-
-def holdout_truth(split: Split) -> pl.DataFrame:
-    """What each test user did with items they had not touched in training: (user_id, item_id), unique.
-
-    Items already seen in training are left out because models never re-recommend them.
-    """
-    train_pairs = split.train.filter(pl.col("item_id").is_not_null()).select("user_id", "item_id").unique()
-    return (
-        split.test.filter(pl.col("item_id").is_not_null())
-        .select("user_id", "item_id")
-        .unique()
-        .join(train_pairs, on=["user_id", "item_id"], how="anti")
-        .sort("user_id", "item_id")
-    )
+# The truth is a property of the split (training.splits.Split.truth, computed once per split). This
+# re-export remains only for callers not yet moved to `split.truth`; new code should not import it here.
+from recs_assets.training.splits import holdout_truth  # noqa: F401
 
 
 def recommendations_frame(user_ids: Sequence[str], item_ids: np.ndarray, scores: np.ndarray) -> pl.DataFrame:

@@ -39,6 +39,7 @@ __all__ = [
     "hit_rate_at_k",
     "label",
     "ndcg_at_k",
+    "per_user_metrics",
     "precision_at_k",
     "recall_at_k",
     "reciprocal_rank",
@@ -150,7 +151,24 @@ def evaluate(recommendations: pl.DataFrame, truth: pl.DataFrame, k: int) -> dict
 
     Returns {"ndcg@k", "precision@k", "recall@k", "map@k", "mrr@k", "hit_rate@k": mean over users,
     NaNs skipped; "users_evaluated": number of users with a truth set}. The result is identical to
-    averaging the per-user functions above; this is the vectorised form for millions of rows.
+    averaging the per-user functions above, and to averaging the columns of `per_user_metrics`
+    (which this calls), the table that confidence intervals and paired tests resample.
+    """
+    k = _check_k(k)
+    per_user = per_user_metrics(recommendations, truth, k)
+    result: dict[str, float] = {}
+    for name in METRICS:
+        mean = per_user.get_column(label(name, k)).mean() if per_user.height else None
+        result[label(name, k)] = math.nan if mean is None else float(mean)
+    result["users_evaluated"] = per_user.height
+    return result
+
+
+def per_user_metrics(recommendations: pl.DataFrame, truth: pl.DataFrame, k: int) -> pl.DataFrame:
+    """One row per user with a truth set: user_id, then every metric at k ("ndcg@10", ...), sorted by user_id.
+
+    The same inputs and conventions as `evaluate`, which averages these columns. A metric a user
+    cannot have (NDCG when every gain is 0) is null, and averages skip it.
     """
     k = _check_k(k)
     _require_columns(recommendations, ("user_id", "item_id", "rank"), "recommendations")
@@ -186,20 +204,17 @@ def evaluate(recommendations: pl.DataFrame, truth: pl.DataFrame, k: int) -> dict
         pl.col("hits", "dcg", "ap_sum").fill_null(0)
     )
     n_rel = pl.col("n_relevant").cast(pl.Float64)
-    per_user = per_user.select(
-        ndcg=pl.when(pl.col("idcg") > 0).then(pl.col("dcg") / pl.col("idcg")).otherwise(None),
-        precision=pl.col("hits") / k,
-        recall=pl.col("hits") / n_rel,
-        map=pl.col("ap_sum") / pl.min_horizontal(n_rel, pl.lit(float(k))),
-        mrr=(1.0 / pl.col("first_hit")).fill_null(0.0),
-        hit_rate=(pl.col("hits") > 0).cast(pl.Float64),
-    )
-    result: dict[str, float] = {}
-    for name in METRICS:
-        mean = per_user.get_column(name).mean() if per_user.height else None
-        result[label(name, k)] = math.nan if mean is None else float(mean)
-    result["users_evaluated"] = per_user.height
-    return result
+    columns = {
+        "ndcg": pl.when(pl.col("idcg") > 0).then(pl.col("dcg") / pl.col("idcg")).otherwise(None),
+        "precision": pl.col("hits") / k,
+        "recall": pl.col("hits") / n_rel,
+        "map": pl.col("ap_sum") / pl.min_horizontal(n_rel, pl.lit(float(k))),
+        "mrr": (1.0 / pl.col("first_hit")).fill_null(0.0),
+        "hit_rate": (pl.col("hits") > 0).cast(pl.Float64),
+    }
+    return per_user.select(
+        "user_id", *(columns[name].cast(pl.Float64).alias(label(name, k)) for name in METRICS)
+    ).sort("user_id")
 
 
 # --- helpers --------------------------------------------------------------------------------------

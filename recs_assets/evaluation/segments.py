@@ -3,10 +3,14 @@
 A single average hides that a model can be good for heavy users and useless for newcomers, or
 good at old favourites and blind to new listings (the fashion preset lists new items every day).
 
-- `user_history_segments`: put each user in a bucket by how many distinct items they interacted with
-  in training: "cold (0)", "1-4", "5-19", "20+" with the default bins.
+- `user_history_segments`: put each user in a bucket: "anonymous" (a shopper known only by a
+  session, user_id starting with contract.ANONYMOUS_USER_PREFIX), else by how many distinct items
+  they interacted with in training: "new shopper" (none: first seen after the cut-off, served by the
+  fallback and the session logic), "1-4", "5-19", "20+" with the default bins. Short histories are
+  graded, not dropped.
 - `evaluate_by_segment`: run a metric function (by default metrics.evaluate at k) once per segment,
-  plus an "all" row over every segmented user.
+  plus an "all" row over every segmented user (or the users you name, e.g. the evaluable ones); each
+  row says how many users it holds.
 - `new_item_truth_share`: how much of the test truth is on items never seen in training.
 - `evaluate_on_new_items`: accuracy metrics counting only truth on those new items.
 """
@@ -17,18 +21,24 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 
 import polars as pl
 
+from recs_assets.contract import ANONYMOUS_USER_PREFIX
 from recs_assets.evaluation.metrics import _check_k, _require_columns, evaluate
 
 __all__ = [
     "ALL_SEGMENT",
+    "ANONYMOUS_SEGMENT",
+    "NEW_SHOPPER_SEGMENT",
     "evaluate_by_segment",
     "evaluate_on_new_items",
     "new_item_truth_share",
     "segment_labels",
     "user_history_segments",
+    "users_per_segment",
 ]
 
 ALL_SEGMENT = "all"
+ANONYMOUS_SEGMENT = "anonymous"
+NEW_SHOPPER_SEGMENT = "new shopper"
 
 MetricFn = Callable[[pl.DataFrame, pl.DataFrame], Mapping[str, float]]
 
@@ -36,9 +46,9 @@ MetricFn = Callable[[pl.DataFrame, pl.DataFrame], Mapping[str, float]]
 def segment_labels(bins: Sequence[int] = (0, 1, 5, 20)) -> list[str]:
     """Label of each bin [bins[i], bins[i+1]), the last open-ended.
 
-    (0, 1, 5, 20) -> ["cold (0)", "1-4", "5-19", "20+"]. A bin holding one count is labelled by it
-    ("3"), except the zero-only bin, which is "cold (0)". bins must start at 0 (so every user falls
-    somewhere) and strictly increase.
+    (0, 1, 5, 20) -> ["new shopper", "1-4", "5-19", "20+"]. A bin holding one count is labelled by it
+    ("3"), except the zero-only bin, which is "new shopper" (no history in training). bins must
+    start at 0 (so every user falls somewhere) and strictly increase.
     """
     bins = [int(b) for b in bins]
     if not bins or bins[0] != 0:
@@ -50,7 +60,7 @@ def segment_labels(bins: Sequence[int] = (0, 1, 5, 20)) -> list[str]:
         if hi is None:
             labels.append(f"{lo}+")
         elif hi - lo == 1:
-            labels.append("cold (0)" if lo == 0 else str(lo))
+            labels.append(NEW_SHOPPER_SEGMENT if lo == 0 else str(lo))
         else:
             labels.append(f"{lo}-{hi - 1}")
     return labels
@@ -63,12 +73,16 @@ def user_history_segments(
 ) -> pl.DataFrame:
     """user_id, segment for each of `users` (in the order given, repeats and nulls dropped).
 
-    A user's count is the number of distinct item_ids they have in `train_interactions` (repeat
-    interactions with one item count once); users absent from training have 0 and are "cold (0)".
-    `segment` is a pl.Enum in bin order, so sorting by it gives cold -> heavy.
+    Anonymous shoppers (user_id starting with contract.ANONYMOUS_USER_PREFIX) are "anonymous",
+    whatever their history. For everyone else the count is the number of distinct item_ids they have
+    in `train_interactions` (repeat events on one item, such as plays after a purchase, count once:
+    they say little more about taste); users absent from training have 0 and are "new shopper".
+    `segment` is a pl.Enum: "anonymous", then the bins in order (new shopper -> heavy).
     """
     _require_columns(train_interactions, ("user_id", "item_id"), "train_interactions")
     labels = segment_labels(bins)
+    if ANONYMOUS_SEGMENT in labels:
+        raise ValueError(f"segment name {ANONYMOUS_SEGMENT!r} is reserved for anonymous shoppers")
     edges = [int(b) for b in bins]
     user_list = users.to_list() if isinstance(users, pl.Series) else list(users)
     wanted = pl.DataFrame(
@@ -85,9 +99,19 @@ def user_history_segments(
     segment = pl.lit(labels[-1])
     for lo, lab in reversed(list(zip(edges[1:], labels[:-1]))):
         segment = pl.when(n < lo).then(pl.lit(lab)).otherwise(segment)
+    segment = pl.when(pl.col("user_id").str.starts_with(ANONYMOUS_USER_PREFIX)).then(
+        pl.lit(ANONYMOUS_SEGMENT)
+    ).otherwise(segment)
     return wanted.join(counts, on="user_id", how="left", maintain_order="left").select(
-        "user_id", segment.cast(pl.Enum(labels)).alias("segment")
+        "user_id", segment.cast(pl.Enum([ANONYMOUS_SEGMENT, *labels])).alias("segment")
     )
+
+
+def users_per_segment(segments: pl.DataFrame) -> dict[str, int]:
+    """How many users each segment holds, in segment order (for metadata beside the numbers)."""
+    _require_columns(segments, ("user_id", "segment"), "segments")
+    counts = segments.group_by("segment").agg(pl.col("user_id").n_unique().alias("users")).sort("segment")
+    return {str(s): int(n) for s, n in counts.iter_rows()}
 
 
 def evaluate_by_segment(
@@ -96,8 +120,12 @@ def evaluate_by_segment(
     segments: pl.DataFrame,
     k: int,
     metric_fn: MetricFn | None = None,
+    overall_users: Collection[str] | pl.Series | None = None,
 ) -> pl.DataFrame:
     """One row per segment plus an "all" row: segment, users, then the columns metric_fn returns.
+
+    `overall_users` narrows the "all" row to those users (e.g. `split.history_users`, so the headline
+    covers evaluable users while new shoppers keep their own row); by default it is every segmented user.
 
     `metric_fn(recommendations, truth)` is called with both frames restricted to the segment's users;
     the default is `metrics.evaluate(r, t, k)` (k is only used by the default). `users` is the number
@@ -132,9 +160,12 @@ def evaluate_by_segment(
     recs = recommendations.with_columns(pl.col("user_id").cast(pl.String))
     tru = truth.with_columns(pl.col("user_id").cast(pl.String))
     rows: list[dict[str, object]] = []
+    everyone = segs.get_column("user_id")
+    if overall_users is not None:
+        everyone = everyone.filter(everyone.is_in(_id_list(overall_users).implode()))
     for name, members in [
         *((s, segs.filter(pl.col("segment") == s).get_column("user_id")) for s in order),
-        (ALL_SEGMENT, segs.get_column("user_id")),
+        (ALL_SEGMENT, everyone),
     ]:
         in_segment = pl.col("user_id").is_in(members)
         result = fn(recs.filter(in_segment), tru.filter(in_segment))

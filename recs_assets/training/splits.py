@@ -1,22 +1,31 @@
 """Train/test splits: which past behaviour a model learns from, and which later behaviour it is graded on.
 
 A recommender is judged by how well it predicts what people did next, so the test side must hold
-interactions the model never saw. Three ways to choose them:
+interactions the model never saw. Four ways to choose them (`training.protocol.choose_protocol`
+picks one from the data when the run config says "auto"):
 
 - `temporal_split` (the default for sources with timestamps): everything before a cut-off date trains,
   the last `test_days` of interactions test. This is how the model is used in production (learn from
   the past, predict the future), so it is the most honest estimate.
+- `quantile_split`: the same global cut, placed at a quantile of interaction time instead of a fixed
+  number of days (quantile 0.9: the last 10% of interactions test). It widens a test window that
+  holds too few users, and keeps the "learn from the past" property for everyone.
 - `leave_last_out`: each user's most recent interaction is the test case; the rest trains. Every active
   user is tested once, which suits small or sparse data (MovieLens), but users' test moments differ.
 - `random_split` (for sources without time, e.g. Steam): for each user, a seeded random share of the
   items they interacted with is held out, all events of those pairs together.
 
-What each side holds, in all three: the test side holds only interaction events (view, add_to_cart,
+What each side holds, in all of them: the test side holds only interaction events (view, add_to_cart,
 purchase, rating, play by default: what a user did with an item, the thing to predict). The train side
 keeps every other event type too (impressions, searches) as long as it is not later than the held-out
 moment, because features and propensity models learn from them. Impressions and searches after the
 cut-off (temporal), after a user's held-out interaction (leave-last-out), or of a held-out pair
 (random) are in neither side: they could give away the answer, and they are not something to predict.
+
+The held-out truth is a property of the split (`Split.truth`): what each test user did with items
+they had not interacted with in training. An *evaluable user* is a test user with at least one such
+item AND at least one interaction event (with an item) in training; shoppers first seen after the
+cut-off have no history, are not evaluable, and are graded in their own segment.
 
 The functions are pure (no Dagster, no files) and deterministic: the same events, protocol and seed
 always give the same split.
@@ -24,36 +33,78 @@ always give the same split.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import polars as pl
 
-INTERACTION_TYPES: tuple[str, ...] = ("view", "add_to_cart", "purchase", "rating", "play")
+from recs_assets.contract import INTERACTION_TYPES
 
-PROTOCOLS: tuple[str, ...] = ("temporal", "leave_last_out", "random")
+# Protocols that make a test side. "none" (see `no_split`) is the answer for data too small to grade.
+PROTOCOLS: tuple[str, ...] = ("temporal", "temporal_quantile", "leave_last_out", "random")
+NO_PROTOCOL = "none"
+# Protocols with one global cut-off, so features "as known at the cut-off" mean the same for everyone.
+GLOBAL_CUT_PROTOCOLS: tuple[str, ...] = ("temporal", "temporal_quantile")
 
 
 @dataclass(frozen=True)
 class Split:
-    """A train/test split of events, with how it was made."""
+    """A train/test split of events, with how it was made and why that way."""
 
     train: pl.DataFrame
     test: pl.DataFrame
-    protocol: str  # "temporal", "leave_last_out" or "random"
-    cutoff: dt.datetime | None  # the global cut (temporal); None when each user has their own moment
+    protocol: str  # one of PROTOCOLS, or "none" when the data was too small to hold anything out
+    cutoff: dt.datetime | None  # the global cut (temporal protocols); None when each user has their own moment
+    reason: str = ""  # one plain sentence: why this protocol (filled by choose_protocol)
+
+    @cached_property
+    def truth(self) -> pl.DataFrame:
+        """What each test user did with items they had not interacted with in training: (user_id, item_id), unique.
+
+        Pairs the user already interacted with in training are left out because models never
+        re-recommend them; so are items the user was shown in training. Includes test
+        users with no training history (new shoppers); `evaluable_truth` leaves them out.
+        """
+        # Every pair present in training (impressions included) counts as seen, as it always has: the
+        # held-out figures stay comparable across versions of the project.
+        seen = self.train.filter(pl.col("item_id").is_not_null()).select("user_id", "item_id").unique()
+        return (
+            self.test.filter(pl.col("item_id").is_not_null() & pl.col("user_id").is_not_null())
+            .select("user_id", "item_id")
+            .unique()
+            .join(seen, on=["user_id", "item_id"], how="anti")
+            .sort("user_id", "item_id")
+        )
+
+    @cached_property
+    def history_users(self) -> pl.Series:
+        """Users with at least one interaction event (with an item) in training, sorted."""
+        return interaction_events(self.train).get_column("user_id").drop_nulls().unique().sort()
+
+    @cached_property
+    def evaluable_truth(self) -> pl.DataFrame:
+        """`truth` of the evaluable users only: those who also have a training history."""
+        return self.truth.filter(pl.col("user_id").is_in(self.history_users.implode()))
+
+    @property
+    def evaluable_users(self) -> int:
+        """How many test users can grade a model: a new item in test and some history in training."""
+        return self.evaluable_truth.get_column("user_id").n_unique()
 
     def describe(self) -> dict[str, object]:
-        """Sizes of both sides, for run metadata: rows, users, items, and how many test users/items are new."""
+        """Sizes of both sides, for run metadata: protocol and why, rows, users, items, evaluable and new users."""
         train_users = set(self.train.get_column("user_id").drop_nulls().unique().to_list())
         train_items = set(self.train.get_column("item_id").drop_nulls().unique().to_list())
         test_users = set(self.test.get_column("user_id").drop_nulls().unique().to_list())
         test_items = set(self.test.get_column("item_id").drop_nulls().unique().to_list())
         return {
             "protocol": self.protocol,
+            "reason": self.reason,
             "cutoff": self.cutoff.isoformat() if self.cutoff is not None else None,
             "train_rows": self.train.height,
             "test_rows": self.test.height,
@@ -64,33 +115,47 @@ class Split:
             # Users and items seen only in test are cold starts: no collaborative model can score them.
             "test_users_not_in_train": len(test_users - train_users),
             "test_items_not_in_train": len(test_items - train_items),
+            "evaluable_users": self.evaluable_users,
         }
+
+
+def holdout_truth(split: Split) -> pl.DataFrame:
+    """The split's held-out truth (`split.truth`, computed once per split): see `Split.truth`."""
+    return split.truth
+
+
+_FRAME_COLUMNS = ("split", "protocol", "cutoff_at", "protocol_reason")
 
 
 def split_to_frame(split: Split) -> pl.DataFrame:
     """One table for the warehouse: both sides' events with a `split` column ("train"/"test") and the
-    protocol and cut-off repeated on every row, so the split can be read back exactly."""
+    protocol, its reason and the cut-off repeated on every row, so the split can be read back exactly."""
     cutoff = pl.lit(split.cutoff, dtype=pl.Datetime("us", "UTC")).alias("cutoff_at")
     return pl.concat(
         [
             split.train.with_columns(pl.lit("train").alias("split")),
             split.test.with_columns(pl.lit("test").alias("split")),
         ]
-    ).with_columns(pl.lit(split.protocol).alias("protocol"), cutoff)
+    ).with_columns(
+        pl.lit(split.protocol).alias("protocol"), cutoff, pl.lit(split.reason, dtype=pl.String).alias("protocol_reason")
+    )
 
 
 def split_from_frame(frame: pl.DataFrame) -> Split:
-    """The inverse of `split_to_frame`."""
+    """The inverse of `split_to_frame` (tables written before the reason was stored read back with reason "")."""
     if frame.height == 0:
         raise ValueError("the split table is empty")
     protocol = frame["protocol"][0]
     cutoff = frame["cutoff_at"][0]
+    reason = frame["protocol_reason"][0] if "protocol_reason" in frame.columns else ""
     side = pl.col("split")
+    helpers = [c for c in _FRAME_COLUMNS if c in frame.columns]
     return Split(
-        train=frame.filter(side == "train").drop("split", "protocol", "cutoff_at"),
-        test=frame.filter(side == "test").drop("split", "protocol", "cutoff_at"),
+        train=frame.filter(side == "train").drop(helpers),
+        test=frame.filter(side == "test").drop(helpers),
         protocol=protocol,
         cutoff=cutoff,
+        reason=reason or "",
     )
 
 
@@ -113,10 +178,8 @@ def temporal_split(
         raise ValueError("temporal_split: events is empty; there is nothing to split")
     first_at = events.get_column("event_at").min()
     cutoff = last_at - dt.timedelta(days=test_days)
-    before = pl.col("event_at") < cutoff
-    train = events.filter(before)
-    test = interaction_events(events.filter(~before), event_types)
     span_days = (last_at - first_at).total_seconds() / 86_400
+    train, test = _cut_at(events, cutoff, event_types)
     if train.is_empty():
         raise ValueError(
             f"temporal_split: test_days={test_days} reaches back to {cutoff.isoformat()}, before the first "
@@ -129,6 +192,46 @@ def temporal_split(
             f"(last {test_days} days); use a larger test_days"
         )
     return Split(train=train, test=test, protocol="temporal", cutoff=cutoff)
+
+
+def quantile_split(
+    events: pl.DataFrame, quantile: float, event_types: Sequence[str] = INTERACTION_TYPES
+) -> Split:
+    """One global cut at the `quantile` of interaction times: quantile 0.9 tests on the last ~10% of interactions.
+
+    The cut is the earliest interaction time at or above the quantile ("lower" rule, so it is a real
+    event time); everything before it trains, interactions at or after it test, as in `temporal_split`.
+    Impressions and searches do not move the cut: a shop logs many more of them than interactions.
+    """
+    if not (_is_number(quantile) and 0.0 < quantile < 1.0):
+        raise ValueError(f"quantile must be a number strictly between 0 and 1; got {quantile!r}")
+    _require_timestamps(events, "quantile_split")
+    times = interaction_events(events, event_types).get_column("event_at")
+    if times.is_empty():
+        raise ValueError("quantile_split: there are no interaction events to place a cut among")
+    cutoff = times.quantile(float(quantile), interpolation="lower")
+    train, test = _cut_at(events, cutoff, event_types)
+    if train.is_empty():
+        raise ValueError(
+            f"quantile_split: the {quantile} quantile of interaction time is the first event time "
+            f"({cutoff.isoformat()}), so nothing would be left to train on; the times carry too little order"
+        )
+    return Split(train=train, test=test, protocol="temporal_quantile", cutoff=cutoff)
+
+
+def _cut_at(
+    events: pl.DataFrame, cutoff: dt.datetime, event_types: Sequence[str]
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    before = pl.col("event_at") < cutoff
+    return events.filter(before), interaction_events(events.filter(~before), event_types)
+
+
+def no_split(events: pl.DataFrame, reason: str) -> Split:
+    """Everything trains and nothing is held out: the answer for data too small to grade any model on.
+
+    The models are still trained (on all events) and served; there is no leaderboard.
+    """
+    return Split(train=events, test=events.clear(), protocol=NO_PROTOCOL, cutoff=None, reason=reason)
 
 
 def leave_last_out(events: pl.DataFrame, event_types: Sequence[str] = INTERACTION_TYPES) -> Split:
@@ -229,16 +332,38 @@ def make_split(
     *,
     test_days: float = 7.0,
     test_fraction: float = 0.25,
+    quantile: float = 0.9,
     seed: int = 42,
     has_timestamps: bool = True,
+    reason: str = "",
+    **choice_options: float,
 ) -> Split:
-    """Split by the named protocol; "auto" means temporal where the data has time, random where not."""
+    """Split by the named protocol; "auto" lets `choose_protocol` pick one from the data (and say why).
+
+    `choice_options` (min_users, min_share, min_floor) only matter for "auto". "none" holds nothing
+    out (see `no_split`).
+    """
     if protocol == "auto":
-        protocol = "temporal" if has_timestamps else "random"
+        from recs_assets.training.protocol import choose_protocol  # protocol.py builds on this module
+
+        return choose_protocol(
+            events, requested="auto", test_days=test_days, test_fraction=test_fraction, quantile=quantile,
+            seed=seed, has_timestamps=has_timestamps, **choice_options,
+        ).split
+    if choice_options:
+        raise ValueError(f"{', '.join(sorted(choice_options))} only apply to protocol 'auto', not {protocol!r}")
     if protocol == "temporal":
-        return temporal_split(events, test_days)
-    if protocol == "leave_last_out":
-        return leave_last_out(events)
-    if protocol == "random":
-        return random_split(events, test_fraction, seed)
-    raise ValueError(f"unknown split protocol {protocol!r}; expected auto or one of {', '.join(PROTOCOLS)}")
+        split = temporal_split(events, test_days)
+    elif protocol == "temporal_quantile":
+        split = quantile_split(events, quantile)
+    elif protocol == "leave_last_out":
+        split = leave_last_out(events)
+    elif protocol == "random":
+        split = random_split(events, test_fraction, seed)
+    elif protocol == NO_PROTOCOL:
+        return no_split(events, reason or "no protocol: nothing is held out, as requested")
+    else:
+        raise ValueError(
+            f"unknown split protocol {protocol!r}; expected auto, {NO_PROTOCOL} or one of {', '.join(PROTOCOLS)}"
+        )
+    return dataclasses.replace(split, reason=reason) if reason else split

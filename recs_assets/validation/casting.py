@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import polars as pl
 
-# Accepted text forms of a timestamp; naive values are taken as UTC.
-_AWARE_FORMATS = ("%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%d %H:%M:%S%.f%z")
-_NAIVE_FORMATS = (
-    "%Y-%m-%dT%H:%M:%S%.f",
-    "%Y-%m-%d %H:%M:%S%.f",
-    "%Y-%m-%dT%H:%M:%S",
-    "%Y-%m-%d %H:%M:%S",
-    "%Y-%m-%d",
-)
+# Accepted text forms of a timestamp, after normalising: "Z", " UTC" and "+02" become "+00:00"/"+02:00",
+# and a space between date and time becomes "T". Values without an offset are taken as UTC.
+_AWARE_FORMATS = ("%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%dT%H:%M%z")
+_NAIVE_FORMATS = ("%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d")
+# Seconds since 1970 (UTC), as exported by databases and logs: 9 or 10 digits (1973 to 2286), with an
+# optional fraction. Milliseconds: 12 or 13 digits. Shorter numbers are refused rather than read as
+# early 1970: "20240501" is far more likely a compact date than a time on 23 August 1970.
+_EPOCH_SECONDS = r"^-?\d{9,10}(\.\d+)?$"
+_EPOCH_MILLISECONDS = r"^-?\d{12,13}(\.\d+)?$"
+# A number (Parquet, JSON) given for a timestamp: below this it is seconds, else milliseconds.
+_EPOCH_MS_FROM = 1e11
+_EPOCH_MS_UNTIL = 1e14
 _TRUE = ("true", "t", "1", "yes")
 _FALSE = ("false", "f", "0", "no")
 _SAMPLE_CHARS = 60
@@ -27,15 +30,7 @@ def _parse_text(text: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     if dtype == pl.String:
         return text
     if isinstance(dtype, pl.Datetime):
-        iso = text.str.replace(r"Z$", "+00:00")
-        aware = [
-            iso.str.to_datetime(f, strict=False, time_unit="us", time_zone="UTC") for f in _AWARE_FORMATS
-        ]
-        naive = [
-            iso.str.to_datetime(f, strict=False, time_unit="us").dt.replace_time_zone("UTC")
-            for f in _NAIVE_FORMATS
-        ]
-        return pl.coalesce(*aware, *naive)
+        return _parse_timestamp_text(text)
     if dtype == pl.Boolean:
         lower = text.str.to_lowercase()
         return (
@@ -46,6 +41,43 @@ def _parse_text(text: pl.Expr, dtype: pl.DataType) -> pl.Expr:
         # "nan" and "inf" parse as floats but are never a real price, rating or hour count.
         return pl.when(parsed.is_finite()).then(parsed).otherwise(None)
     return parsed
+
+
+def _parse_timestamp_text(text: pl.Expr) -> pl.Expr:
+    iso = (
+        text.str.replace(r"(?i)(Z| ?UTC)$", "+00:00")
+        .str.replace(r"(\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)([+-]\d{2})$", "${1}${2}:00")
+        .str.replace(r"^(\d{4}-\d{2}-\d{2}) ", "${1}T")
+    )
+    aware = [iso.str.to_datetime(f, strict=False, time_unit="us", time_zone="UTC") for f in _AWARE_FORMATS]
+    naive = [
+        iso.str.to_datetime(f, strict=False, time_unit="us").dt.replace_time_zone("UTC") for f in _NAIVE_FORMATS
+    ]
+    number = text.cast(pl.Float64, strict=False)
+    epoch = (
+        pl.when(text.str.contains(_EPOCH_SECONDS))
+        .then(_from_epoch(number))
+        .when(text.str.contains(_EPOCH_MILLISECONDS))
+        .then(_from_epoch(number / 1000))
+    )
+    return pl.coalesce(*aware, *naive, epoch)
+
+
+def _from_epoch(seconds: pl.Expr) -> pl.Expr:
+    micros = (seconds * 1_000_000).round(0).cast(pl.Int64, strict=False)
+    return pl.from_epoch(micros, time_unit="us").dt.replace_time_zone("UTC")
+
+
+def _number_as_timestamp(col: pl.Expr) -> pl.Expr:
+    """A number read as seconds (or, from 1e11 on, milliseconds) since 1970; others unreadable (null)."""
+    value = col.cast(pl.Float64)
+    magnitude = value.abs()
+    return (
+        pl.when(value.is_finite() & (magnitude < _EPOCH_MS_FROM))
+        .then(_from_epoch(value))
+        .when(value.is_finite() & (magnitude < _EPOCH_MS_UNTIL))
+        .then(_from_epoch(value / 1000))
+    )
 
 
 def _convert(col: pl.Expr, source: pl.DataType, target: pl.DataType) -> pl.Expr:
@@ -60,6 +92,8 @@ def _convert(col: pl.Expr, source: pl.DataType, target: pl.DataType) -> pl.Expr:
         return col.dt.convert_time_zone("UTC")
     if isinstance(target, pl.Datetime) and source == pl.Date:
         return col.cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
+    if isinstance(target, pl.Datetime) and source.is_numeric():
+        return _number_as_timestamp(col)
     if source == pl.Null:
         return col.cast(target)
     converted = col.cast(target, strict=False)
@@ -70,7 +104,7 @@ def _convert(col: pl.Expr, source: pl.DataType, target: pl.DataType) -> pl.Expr:
 
 def _describe(dtype: pl.DataType) -> str:
     if isinstance(dtype, pl.Datetime):
-        return "timestamp (ISO 8601, UTC)"
+        return "timestamp (ISO 8601, or seconds since 1970)"
     if dtype.is_float():
         return "number"
     if dtype.is_integer():
@@ -114,11 +148,14 @@ def cast_to_contract(df: pl.DataFrame, schema: dict[str, pl.DataType]) -> tuple[
     return out, messages.to_series().replace("", None)
 
 
-def cast_or_raise(df: pl.DataFrame, schema: dict[str, pl.DataType], table: str) -> pl.DataFrame:
+def cast_or_raise(
+    df: pl.DataFrame, schema: dict[str, pl.DataType], table: str, line_offset: int | None = None
+) -> pl.DataFrame:
     """Cast a dimension table (items, users) to the contract, or raise naming each bad value.
 
     A catalogue with unreadable values is rejected whole rather than silently shrunk: a missing item
-    would make every event that points at it look invalid.
+    would make every event that points at it look invalid. With `line_offset`, rows are named by their
+    line in the file (`_line` + offset, as an editor shows it) rather than by row number.
     """
     typed, errors = cast_to_contract(df, schema)
     bad = errors.is_not_null()
@@ -126,8 +163,9 @@ def cast_or_raise(df: pl.DataFrame, schema: dict[str, pl.DataType], table: str) 
         # Readers number data rows in `_line` (1 = first row after the header); else count here.
         numbers = df["_line"] if "_line" in df.columns else pl.int_range(1, df.height + 1, eager=True)
         rows = numbers.filter(bad)
+        label, offset = ("row", 0) if line_offset is None else ("line", line_offset)
         sample = "; ".join(
-            f"row {row}: {message}" for row, message in zip(rows.head(5), errors.filter(bad).head(5))
+            f"{label} {row + offset}: {message}" for row, message in zip(rows.head(5), errors.filter(bad).head(5))
         )
         raise ValueError(f"{table}: {int(bad.sum())} row(s) have values that cannot be read. {sample}")
     return typed

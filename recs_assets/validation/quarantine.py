@@ -13,7 +13,7 @@ import pandera.polars as pa
 import polars as pl
 from pandera.errors import SchemaErrors
 
-from recs_assets.contract import EVENTS_SCHEMA, RAW_PROVENANCE_SCHEMA
+from recs_assets.contract import ANONYMOUS_USER_PREFIX, EVENTS_SCHEMA, RAW_PROVENANCE_SCHEMA
 from recs_assets.validation.casting import cast_to_contract
 
 QUARANTINE_SCHEMA: dict[str, pl.DataType] = {
@@ -92,14 +92,36 @@ def _content(raw: pl.DataFrame) -> pl.Expr:
     return pl.struct([c for c in (*EVENTS_SCHEMA, "_raw_line", "_parse_error") if c in raw.columns])
 
 
+def key_anonymous_shoppers(events: pl.DataFrame) -> pl.DataFrame:
+    """Give an event without a user but with a session to an anonymous shopper keyed by that session.
+
+    `user_id` becomes ANONYMOUS_USER_PREFIX + session_id, so later layers can treat the session as a
+    user and still tell anonymous shoppers apart. A blank (all-space) user or session counts as missing;
+    an event with neither keeps a null user and is quarantined by the schema.
+    """
+    user, session = pl.col("user_id"), pl.col("session_id")
+    no_user = user.is_null() | (user.str.strip_chars() == "")
+    has_session = session.is_not_null() & (session.str.strip_chars() != "")
+    return events.with_columns(
+        pl.when(no_user & has_session)
+        .then(pl.lit(ANONYMOUS_USER_PREFIX) + session)
+        .when(no_user)
+        .then(pl.lit(None, dtype=pl.String))
+        .otherwise(user)
+        .alias("user_id")
+    )
+
+
 def split_events(raw: pl.DataFrame, schema: pa.DataFrameSchema) -> EventsSplit:
     """Stage a raw batch: drop exact duplicates, quarantine what breaks a rule, keep the rest typed.
 
     Rules, in order: a line the reader could not parse; a value that cannot be read as its type; an
     event id already used by a different, earlier event (the first one wins); then every rule of the
     `schema` (see `validation.schemas.events_schema`). A row breaking several rules lists them all.
+    An event with a session but no user is kept, keyed by its session (`key_anonymous_shoppers`).
     """
     typed, cast_errors = cast_to_contract(raw, EVENTS_SCHEMA)
+    typed = key_anonymous_shoppers(typed)
     content = _content(raw)
     event_id = typed["event_id"]
     parse_error = raw["_parse_error"] if "_parse_error" in raw.columns else pl.repeat(None, raw.height, dtype=pl.String, eager=True)

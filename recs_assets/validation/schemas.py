@@ -11,19 +11,25 @@ from datetime import datetime
 import pandera.polars as pa
 import polars as pl
 
-from recs_assets.contract import EVENT_TYPES, EVENTS_SCHEMA, ITEMS_SCHEMA, USERS_SCHEMA
+from recs_assets.contract import ANONYMOUS_USER_PREFIX, EVENT_TYPES, EVENTS_SCHEMA, ITEMS_SCHEMA, USERS_SCHEMA
 
 # Event types that must point at an item; a search has a query instead.
 ITEM_EVENT_TYPES = tuple(t for t in EVENT_TYPES if t != "search")
 
 
-def _known_ids(column: str, ids: pl.Series, table: str) -> pa.Check:
-    """Referential integrity: a non-null id must exist in the given dimension table."""
+def _known_ids(column: str, ids: pl.Series, table: str, exempt_prefix: str | None = None) -> pa.Check:
+    """Referential integrity: a non-null id must exist in the given dimension table.
+
+    Ids starting with `exempt_prefix` (anonymous shoppers, keyed by their session) are in no table.
+    """
     ids = ids.unique().implode()
 
     def check(data: pa.PolarsData) -> pl.LazyFrame:
         col = pl.col(data.key)
-        return data.lazyframe.select(col.is_null() | col.is_in(ids))
+        known = col.is_null() | col.is_in(ids)
+        if exempt_prefix is not None:
+            known = known | col.str.starts_with(exempt_prefix)
+        return data.lazyframe.select(known)
 
     return pa.Check(check, name=f"known_{column}", error=f"{column} not found in {table}")
 
@@ -56,7 +62,9 @@ def events_schema(
             pa.Check.le(latest_event_at, error=f"event_at in the future (after {latest_event_at.isoformat()})")
         )
     item_checks = [_known_ids("item_id", item_ids, "items")] if item_ids is not None else []
-    user_checks = [_known_ids("user_id", user_ids, "users")] if user_ids is not None else []
+    user_checks = (
+        [_known_ids("user_id", user_ids, "users", exempt_prefix=ANONYMOUS_USER_PREFIX)] if user_ids is not None else []
+    )
     is_item_event = pl.col("event_type").is_in(ITEM_EVENT_TYPES)
     return pa.DataFrameSchema(
         {
@@ -64,7 +72,8 @@ def events_schema(
             "event_at": pa.Column(
                 EVENTS_SCHEMA["event_at"], nullable=not require_timestamps, checks=event_at_checks
             ),
-            "user_id": pa.Column(EVENTS_SCHEMA["user_id"], nullable=False, checks=user_checks),
+            # Null is refused by the row rule below, whose reason also names the missing session.
+            "user_id": pa.Column(EVENTS_SCHEMA["user_id"], nullable=True, checks=user_checks),
             "session_id": pa.Column(EVENTS_SCHEMA["session_id"], nullable=True),
             "item_id": pa.Column(EVENTS_SCHEMA["item_id"], nullable=True, checks=item_checks),
             "event_type": pa.Column(
@@ -89,6 +98,18 @@ def events_schema(
             "variant": pa.Column(EVENTS_SCHEMA["variant"], nullable=True),
         },
         checks=[
+            _row_rule(
+                "user_or_session_required",
+                pl.col("user_id").is_not_null(),
+                "user_id and session_id are both missing (an anonymous shopper's event needs its session_id)",
+            ),
+            _row_rule(
+                "anonymous_user_matches_session",
+                ~pl.col("user_id").str.starts_with(ANONYMOUS_USER_PREFIX)
+                | (pl.col("user_id") == pl.lit(ANONYMOUS_USER_PREFIX) + pl.col("session_id")).fill_null(False),
+                f"user_id starts with '{ANONYMOUS_USER_PREFIX}', which is kept for anonymous shoppers, "
+                "but does not match the event's session_id",
+            ),
             _row_rule(
                 "item_id_required",
                 ~is_item_event | pl.col("item_id").is_not_null(),

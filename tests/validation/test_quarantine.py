@@ -5,8 +5,8 @@ from datetime import UTC, datetime
 import polars as pl
 import pytest
 
-from recs_assets.contract import EVENTS_SCHEMA, RAW_PROVENANCE_SCHEMA
-from recs_assets.validation.quarantine import invalid_share, reconcile, split_events
+from recs_assets.contract import ANONYMOUS_USER_PREFIX, EVENTS_SCHEMA, RAW_PROVENANCE_SCHEMA
+from recs_assets.validation.quarantine import invalid_share, key_anonymous_shoppers, reconcile, split_events
 from recs_assets.validation.schemas import events_schema
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
@@ -58,7 +58,8 @@ def test_a_good_batch_is_typed_and_fully_clean():
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
-        ({"user_id": None}, "user_id is missing"),
+        ({"user_id": None, "session_id": None}, "user_id and session_id are both missing"),
+        ({"user_id": "anonymous:s2"}, "does not match the event's session_id"),
         ({"event_id": None}, "event_id is missing"),
         ({"event_type": "teleport"}, "event_type not one of"),
         ({"price": "-5"}, "price is negative ('-5.0')"),
@@ -130,7 +131,7 @@ def test_timestamps_are_optional_only_for_sources_without_time():
 def test_a_mixed_batch_reconciles_and_loses_nothing():
     raw = raw_batch(
         {},
-        {"user_id": None},
+        {"user_id": None, "session_id": None},
         {"event_type": "teleport"},
         {"price": "-5"},
         {"price": "abc"},
@@ -170,3 +171,29 @@ def test_an_empty_batch_is_fine_and_has_no_invalid_share():
     split = split_events(raw_batch(), schema())
     assert (split.clean.height, split.quarantine.height, split.duplicates) == (0, 0, 0)
     assert invalid_share(0, 0) == 0.0
+
+
+def test_an_event_with_a_session_but_no_user_belongs_to_an_anonymous_shopper():
+    raw = raw_batch({"user_id": None, "session_id": "s7"}, {"user_id": "   ", "session_id": "s8"}, {})
+    split = split_events(raw, schema())  # "anonymous:s7" is in no users table, and need not be
+    assert split.quarantine.height == 0
+    assert split.clean["user_id"].to_list() == [ANONYMOUS_USER_PREFIX + "s7", ANONYMOUS_USER_PREFIX + "s8", "u1"]
+
+
+def test_an_anonymous_key_that_matches_its_session_is_kept_as_it_is():
+    split = split_events(raw_batch({"user_id": ANONYMOUS_USER_PREFIX + "s1"}), schema())
+    assert split.clean["user_id"].to_list() == [ANONYMOUS_USER_PREFIX + "s1"]
+
+
+def test_keying_anonymous_shoppers_leaves_known_users_and_blank_sessions_alone():
+    events = pl.DataFrame(
+        {"user_id": ["u1", None, None, ""], "session_id": ["s1", "s2", " ", None]}, schema={"user_id": pl.String, "session_id": pl.String}
+    )
+    assert key_anonymous_shoppers(events)["user_id"].to_list() == ["u1", ANONYMOUS_USER_PREFIX + "s2", None, None]
+
+
+def test_the_schema_refuses_a_clean_table_with_a_user_missing():
+    # The same schema guards the written table: a null user there is a staging bug, not data.
+    clean = split_events(raw_batch({}), schema()).clean.with_columns(pl.lit(None, dtype=pl.String).alias("user_id"))
+    with pytest.raises(Exception, match="user_id and session_id are both missing"):
+        schema().validate(clean, lazy=True)

@@ -7,6 +7,7 @@ import math
 import polars as pl
 import pytest
 
+from recs_assets.contract import ANONYMOUS_USER_PREFIX
 from recs_assets.evaluation.metrics import evaluate
 from recs_assets.evaluation.segments import (
     evaluate_by_segment,
@@ -14,6 +15,7 @@ from recs_assets.evaluation.segments import (
     new_item_truth_share,
     segment_labels,
     user_history_segments,
+    users_per_segment,
 )
 
 
@@ -36,11 +38,11 @@ def as_dict(segments: pl.DataFrame) -> dict[str, str]:
 
 
 def test_default_segment_labels():
-    assert segment_labels() == ["cold (0)", "1-4", "5-19", "20+"]
+    assert segment_labels() == ["new shopper", "1-4", "5-19", "20+"]
 
 
 def test_segment_labels_for_single_count_bins():
-    assert segment_labels((0, 1, 2, 3)) == ["cold (0)", "1", "2", "3+"]
+    assert segment_labels((0, 1, 2, 3)) == ["new shopper", "1", "2", "3+"]
     assert segment_labels((0, 5)) == ["0-4", "5+"]
 
 
@@ -56,7 +58,7 @@ def test_segment_boundaries_fall_on_the_bin_edges():
     train = pairs({u: [f"i{j}" for j in range(n)] for u, n in counts.items()})
     seg = user_history_segments(train, ["u0", "u1", "u4", "u5", "u19", "u20"])
     assert as_dict(seg) == {
-        "u0": "cold (0)", "u1": "1-4", "u4": "1-4", "u5": "5-19", "u19": "5-19", "u20": "20+",
+        "u0": "new shopper", "u1": "1-4", "u4": "1-4", "u5": "5-19", "u19": "5-19", "u20": "20+",
     }
 
 
@@ -74,8 +76,19 @@ def test_history_segments_keep_user_order_and_drop_repeats_and_nulls():
 
 def test_history_segment_is_an_ordered_enum():
     seg = user_history_segments(pairs({"h": [str(i) for i in range(25)]}), ["h", "c"])
-    assert seg.schema["segment"] == pl.Enum(["cold (0)", "1-4", "5-19", "20+"])
+    assert seg.schema["segment"] == pl.Enum(["anonymous", "new shopper", "1-4", "5-19", "20+"])
     assert seg.sort("segment")["user_id"].to_list() == ["c", "h"]
+
+
+def test_anonymous_shoppers_are_their_own_segment_whatever_their_history():
+    session = f"{ANONYMOUS_USER_PREFIX}s1"
+    lookalike = "anonymous-fan"  # not the prefix: a registered user whose name merely starts alike
+    train = pairs({session: ["a", "b"], lookalike: ["a"]})
+    seg = user_history_segments(train, [session, f"{ANONYMOUS_USER_PREFIX}s2", lookalike, "new"])
+    assert as_dict(seg) == {
+        session: "anonymous", f"{ANONYMOUS_USER_PREFIX}s2": "anonymous", lookalike: "1-4", "new": "new shopper",
+    }
+    assert users_per_segment(seg) == {"anonymous": 2, "new shopper": 1, "1-4": 1}
 
 
 def test_users_only_in_training_are_not_segmented():
@@ -102,7 +115,7 @@ def toy_segments() -> pl.DataFrame:
 
 def test_evaluate_by_segment_hand_computed_precision():
     out = evaluate_by_segment(TOY_RECS, TOY_TRUTH, toy_segments(), k=2)
-    assert out["segment"].to_list() == ["cold (0)", "1-4", "5-19", "all"]
+    assert out["segment"].to_list() == ["new shopper", "1-4", "5-19", "all"]
     assert out["users"].to_list() == [1, 2, 1, 4]
     assert out["precision@2"].to_list() == pytest.approx([0.5, 0.5, 0.0, 0.375])
     assert out["users_evaluated"].to_list() == [1, 2, 1, 4]
@@ -113,6 +126,14 @@ def test_evaluate_by_segment_all_row_matches_plain_evaluate():
     overall = evaluate(TOY_RECS, TOY_TRUTH, 2)
     row = out.filter(pl.col("segment") == "all").row(0, named=True)
     assert all(row[name] == pytest.approx(value) for name, value in overall.items())
+
+
+def test_the_all_row_can_cover_only_the_users_with_a_history():
+    # u1 is a new shopper (no training history): graded in its own row, left out of the headline.
+    out = evaluate_by_segment(TOY_RECS, TOY_TRUTH, toy_segments(), k=2, overall_users=["u2", "u3", "u4"])
+    assert out["segment"].to_list() == ["new shopper", "1-4", "5-19", "all"]
+    assert out["users"].to_list() == [1, 2, 1, 3]
+    assert out["precision@2"].to_list() == pytest.approx([0.5, 0.5, 0.0, 1 / 3])
 
 
 def test_evaluate_by_segment_takes_any_metric_function():

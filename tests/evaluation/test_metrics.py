@@ -20,6 +20,7 @@ from recs_assets.evaluation import (
     recall_at_k,
     reciprocal_rank,
 )
+from recs_assets.evaluation.metrics import per_user_metrics
 
 LOG2_3 = math.log2(3)
 
@@ -248,6 +249,27 @@ def test_evaluate_equals_the_mean_of_per_user_functions(seed, k):
     assert result["users_evaluated"] == len(truth)
     for key, value in expected.items():
         assert result[key] == pytest.approx(value, nan_ok=True), key
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_the_per_user_table_holds_each_users_own_values_and_evaluate_is_its_mean(seed):
+    rng = np.random.default_rng(seed)
+    items = [f"i{j}" for j in range(20)]
+    lists = {f"u{u}": [items[j] for j in rng.integers(0, 20, size=int(rng.integers(0, 8)))] for u in range(40)}
+    truth = {f"u{u}": {items[j]: float(rng.integers(0, 3)) for j in rng.choice(20, size=3, replace=False)} for u in range(45)}
+    table = per_user_metrics(recs_frame(lists), truth_frame(truth), 5)
+    assert table.columns == ["user_id", *(label(name, 5) for name in METRICS)]
+    assert table["user_id"].to_list() == sorted(truth)
+    for row in table.iter_rows(named=True):
+        gains = truth[row["user_id"]]
+        recs = lists.get(row["user_id"], [])
+        for name, fn in METRICS.items():
+            expected = fn(recs, set(gains), 5, gains=gains) if name == "ndcg" else fn(recs, set(gains), 5)
+            got = row[label(name, 5)]
+            assert (got is None and math.isnan(expected)) or got == pytest.approx(expected), (row["user_id"], name)
+    result = evaluate(recs_frame(lists), truth_frame(truth), 5)
+    for name in METRICS:
+        assert result[label(name, 5)] == table[label(name, 5)].mean()  # exactly the same average
 
 
 def test_evaluate_without_gain_column_is_binary():

@@ -16,6 +16,9 @@ from recs_assets.training import (
     Split,
     interaction_events,
     leave_last_out,
+    make_split,
+    no_split,
+    quantile_split,
     random_split,
     temporal_split,
 )
@@ -72,6 +75,7 @@ def test_split_is_frozen_and_describes_itself(toy):
         split.protocol = "random"  # type: ignore[misc]
     assert split.describe() == {
         "protocol": "temporal",
+        "reason": "",
         "cutoff": "2026-01-07T00:00:00+00:00",
         "train_rows": 5,
         "test_rows": 2,
@@ -81,7 +85,53 @@ def test_split_is_frozen_and_describes_itself(toy):
         "test_items": 1,
         "test_users_not_in_train": 0,
         "test_items_not_in_train": 0,
+        # u2 (history: i3) is graded on i1; u3's only earlier event is a search, so u3 has no history.
+        "evaluable_users": 1,
     }
+
+
+# --- the held-out truth and evaluable users ---------------------------------------------------------
+def test_truth_leaves_out_items_interacted_with_in_training_but_not_items_only_shown():
+    events = events_frame(
+        [
+            {"event_at": at(1), "user_id": "u1", "item_id": "a", "event_type": "view"},
+            {"event_at": at(2), "user_id": "u1", "item_id": "b", "event_type": "impression"},
+            {"event_at": at(8), "user_id": "u1", "item_id": "a", "event_type": "purchase"},  # seen: not truth
+            {"event_at": at(8), "user_id": "u1", "item_id": "b", "event_type": "view"},  # only shown: truth
+            {"event_at": at(9), "user_id": "u1", "item_id": "c", "event_type": "view"},
+            {"event_at": at(9), "user_id": "u1", "item_id": "c", "event_type": "add_to_cart"},  # one pair
+        ]
+    )
+    split = temporal_split(events, test_days=3)
+    assert split.truth.rows() == [("u1", "b"), ("u1", "c")]
+    assert split.truth is split.truth  # computed once per split
+
+
+def test_evaluable_users_need_a_new_test_item_and_a_training_history():
+    events = events_frame(
+        [
+            {"event_at": at(1), "user_id": "keen", "item_id": "a", "event_type": "view"},
+            {"event_at": at(9), "user_id": "keen", "item_id": "b", "event_type": "view"},  # evaluable
+            {"event_at": at(1), "user_id": "repeat", "item_id": "a", "event_type": "view"},
+            {"event_at": at(9), "user_id": "repeat", "item_id": "a", "event_type": "purchase"},  # nothing new
+            {"event_at": at(1), "user_id": "browser", "item_id": "a", "event_type": "impression"},
+            {"event_at": at(9), "user_id": "browser", "item_id": "c", "event_type": "view"},  # no history
+            {"event_at": at(9), "user_id": "newcomer", "item_id": "c", "event_type": "view"},  # first seen late
+        ]
+    )
+    split = temporal_split(events, test_days=3)
+    assert set(split.truth["user_id"]) == {"keen", "browser", "newcomer"}
+    assert split.evaluable_truth.rows() == [("keen", "b")]
+    assert split.evaluable_users == 1
+    assert split.history_users.to_list() == ["keen", "repeat"]
+
+
+def test_holdout_truth_is_the_splits_own_truth_and_evaluation_reexports_it(toy):
+    from recs_assets.evaluation.holdout import holdout_truth as from_evaluation
+    from recs_assets.training.splits import holdout_truth
+
+    split = temporal_split(toy, test_days=3)
+    assert holdout_truth(split) is split.truth and from_evaluation(split) is split.truth
 
 
 # --- temporal ---------------------------------------------------------------------------------------
@@ -133,6 +183,24 @@ def test_temporal_split_says_when_the_test_window_holds_no_interaction(toy):
     quiet_end = pl.concat([toy, events_frame([{"event_at": at(20), "user_id": "u1", "event_type": "search"}])])
     with pytest.raises(ValueError, match="no interaction events at or after the cutoff"):
         temporal_split(quiet_end.with_columns(pl.format("x{}", "event_id").alias("event_id")), test_days=3)
+
+
+# --- widened window: a quantile of interaction time -------------------------------------------------
+def test_quantile_split_cuts_at_a_quantile_of_interaction_time(toy):
+    # Interaction times: days 1, 2, 3, 5, 8, 9 (impressions and searches do not count).
+    # The 0.5 quantile, "lower" rule, is the 3rd of 6: day 3.
+    split = quantile_split(toy, quantile=0.5)
+    assert split.cutoff == at(3)
+    assert (split.protocol, ids(split.test)) == ("temporal_quantile", {"e05", "e03", "e06", "e07"})
+    assert ids(split.train) == {"e01", "e02"}
+
+
+def test_quantile_split_refuses_times_without_order(toy):
+    flat = toy.with_columns(pl.lit(at(1)).alias("event_at"))
+    with pytest.raises(ValueError, match="nothing would be left to train on"):
+        quantile_split(flat, quantile=0.8)
+    with pytest.raises(ValueError, match="quantile must be a number strictly between 0 and 1"):
+        quantile_split(toy, quantile=1.0)
 
 
 # --- leave last out ---------------------------------------------------------------------------------
@@ -267,12 +335,33 @@ def test_random_split_says_when_nobody_can_be_tested(undated_shop):
         random_split(undated_shop.filter(pl.col("user_id") == "u1"), test_fraction=0.2, seed=0)
 
 
+# --- make_split, no split ---------------------------------------------------------------------------
+def test_make_split_knows_every_protocol_and_keeps_a_reason(toy):
+    assert make_split(toy, "temporal_quantile", quantile=0.5).cutoff == at(3)
+    assert make_split(toy, "leave_last_out", reason="because").reason == "because"
+    with pytest.raises(ValueError, match="unknown split protocol 'weekly'"):
+        make_split(toy, "weekly")
+    with pytest.raises(ValueError, match="min_users only apply to protocol 'auto'"):
+        make_split(toy, "temporal", min_users=3)
+
+
+def test_no_split_trains_on_everything_and_holds_nothing_out(toy):
+    split = no_split(toy, "too small")
+    assert split.train.equals(toy) and split.test.is_empty() and split.test.schema == toy.schema
+    assert (split.protocol, split.reason, split.evaluable_users) == ("none", "too small", 0)
+    assert make_split(toy, "none").protocol == "none"
+
+
 def test_a_split_round_trips_through_its_warehouse_table():
     from recs_assets.sources.simulator import SimulatorConfig, simulate
     from recs_assets.training.splits import split_from_frame, split_to_frame, temporal_split
 
     events = simulate(SimulatorConfig(n_users=60, n_items=40, n_days=6)).events
-    split = temporal_split(events, test_days=2)
+    split = dataclasses.replace(temporal_split(events, test_days=2), reason="the last 2 days hold enough users")
     back = split_from_frame(split_to_frame(split))
     assert back.protocol == "temporal" and back.cutoff == split.cutoff
+    assert back.reason == "the last 2 days hold enough users"
     assert back.train.equals(split.train) and back.test.equals(split.test)
+    # Tables written before the reason was stored still read back.
+    old = split_from_frame(split_to_frame(split).drop("protocol_reason"))
+    assert old.reason == "" and old.train.equals(split.train)
