@@ -153,10 +153,11 @@ def build_lake(lake: Path, n_users: int, n_items: int, n_recs: int, n_similar: i
 def build_snapshot_child(n_users: int, n_items: int, n_days: int) -> dict:
     import polars as pl
 
+    from recs_assets.contract import INTERACTION_TYPES
     from recs_assets.features import DEFAULT_INTERACTION_PARAMS
     from recs_assets.features.sql_runner import run_sql
     from recs_assets.models import ALSRecommender
-    from recs_assets.serving.snapshots import INTERACTION_TYPES, recommendation_snapshot
+    from recs_assets.serving.snapshots import recommendation_snapshot
     from recs_assets.sources.simulator import SimulatorConfig, simulate
 
     out: dict = {}
@@ -432,7 +433,7 @@ def main() -> None:
         print(f"\nsynthetic lake: {args.users:,} users x 10 recs, {args.items:,} items x 10 similar, "
               f"5 segments x 13 categories x 100 popular; written in {time.perf_counter() - t:.2f} s")
 
-        from recs_assets.serving.api import load_store
+        from recs_assets.serving.store import load_store
 
         times = []
         for _ in range(max(1, args.load_runs)):

@@ -35,6 +35,19 @@ def _int(environ: Mapping[str, str], name: str, default: int | None, minimum: in
     return value
 
 
+def _float(environ: Mapping[str, str], name: str, default: float) -> float:
+    text = environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"{name} must be a number, got {text!r}") from None
+
+
+API_LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+
+
 @dataclass(frozen=True)
 class Settings:
     """The run's configuration: home folder, source, and the simulator's scale knobs."""
@@ -51,6 +64,12 @@ class Settings:
     sim_days: int = 30
     sim_start_date: date = date(2026, 9, 1)
     sim_shift_day: int | None = None
+    # The recommendation API (`python -m recs_assets.serving`): loopback port, how often it looks for
+    # new snapshots and flushes its request log (seconds), and uvicorn's log level.
+    api_port: int = 8000
+    api_reload_interval: float = 2.0
+    api_log_flush_interval: float = 1.0
+    api_log_level: str = "warning"
 
     def __post_init__(self) -> None:
         if self.source not in SOURCES:
@@ -59,6 +78,14 @@ class Settings:
             raise ValueError(f"RECS_SIM_PRESET must be games or fashion; got {self.sim_preset!r}")
         if self.source != "simulator" and self.data_dir is None:
             raise ValueError(f"RECS_SOURCE={self.source} needs RECS_DATA_DIR: the folder holding its files")
+        if not 1 <= self.api_port <= 65535:
+            raise ValueError(f"RECS_API_PORT must be between 1 and 65535; got {self.api_port}")
+        for env_name, value in (("RECS_API_RELOAD_INTERVAL", self.api_reload_interval),
+                                ("RECS_API_LOG_FLUSH_INTERVAL", self.api_log_flush_interval)):
+            if not 0 < value < float("inf"):
+                raise ValueError(f"{env_name} must be a positive number of seconds; got {value}")
+        if self.api_log_level not in API_LOG_LEVELS:
+            raise ValueError(f"RECS_API_LOG_LEVEL must be one of {', '.join(API_LOG_LEVELS)}; got {self.api_log_level!r}")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -80,6 +107,10 @@ class Settings:
             sim_days=_int(env, "RECS_SIM_DAYS", cls.sim_days, minimum=1),
             sim_start_date=start_date,
             sim_shift_day=_int(env, "RECS_SIM_SHIFT_DAY", None),
+            api_port=_int(env, "RECS_API_PORT", cls.api_port, minimum=1),
+            api_reload_interval=_float(env, "RECS_API_RELOAD_INTERVAL", cls.api_reload_interval),
+            api_log_flush_interval=_float(env, "RECS_API_LOG_FLUSH_INTERVAL", cls.api_log_flush_interval),
+            api_log_level=env.get("RECS_API_LOG_LEVEL", "").strip().lower() or cls.api_log_level,
         )
 
     @property

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import os
-
 import uvicorn
 
 from recs_assets.serving.api import create_app
+from recs_assets.settings import Settings
 
 
 def main() -> None:
-    port = int(os.environ.get("RECS_API_PORT", "8000"))
-    uvicorn.run(create_app(), host="127.0.0.1", port=port, log_level=os.environ.get("RECS_API_LOG_LEVEL", "warning"))
+    settings = Settings.from_env()
+    uvicorn.run(create_app(settings), host="127.0.0.1", port=settings.api_port, log_level=settings.api_log_level)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,10 @@ import httpx
 import polars as pl
 import pytest
 
-CHECKOUT = Path(__file__).resolve().parents[1]
+from recs_assets.layout import HomeLayout
+from recs_assets.serving.request_log import read_request_log
+
+CHECKOUT = Path(__file__).resolve().parents[2]
 
 V1 = ["i1", "i9", "i2", "i3", "i6", "i7"]  # i9 is inactive: never served
 V2 = ["i6", "i7", "i8", "i10"]
@@ -38,7 +41,7 @@ def _recs(lists: dict[str, list[str]], version: int) -> pl.DataFrame:
 
 
 def write_lake(home: Path) -> Path:
-    lake = home / "lake"
+    lake = HomeLayout(home).lake
     lake.mkdir(parents=True)
     items = pl.DataFrame(
         {
@@ -48,8 +51,16 @@ def write_lake(home: Path) -> Path:
         }
     )
     _atomic_write(items, lake / "items.parquet")
-    _atomic_write(pl.DataFrame({"user_id": ["u1", "u2", "u3"], "segment": ["A", "B", "A"]}), lake / "users.parquet")
-    _atomic_write(_recs({"u1": V1, "u2": ["i5", "i4", "i1", "i2"]}, 1), lake / "recommendation_snapshot.parquet")
+    users = pl.DataFrame({"user_id": ["u1", "u2", "u3", "u4", "u5"], "segment": ["A", "B", "A", "A", "B"]})
+    _atomic_write(users, lake / "users.parquet")
+    # u5's list still holds i4, which u5 has interacted with since: the API must drop it.
+    lists = {"u1": V1, "u2": ["i5", "i4", "i1", "i2"], "u5": ["i4", "i6", "i7", "i8", "i1"]}
+    _atomic_write(_recs(lists, 1), lake / "recommendation_snapshot.parquet")
+    history = [("u4", "i2"), ("u4", "i7"), ("u5", "i4"), ("u5", "i10")]
+    _atomic_write(
+        pl.DataFrame({"user_id": [u for u, _ in history], "item_id": [i for _, i in history]}),
+        lake / "user_history_snapshot.parquet",
+    )
     sim = [("i8", "i10"), ("i8", "i9"), ("i8", "i7"), ("i4", "i5"), ("i1", "i2")]
     _atomic_write(
         pl.DataFrame(
@@ -149,7 +160,8 @@ def ids(body: dict) -> list[str]:
 def test_health_version_and_docs(server: Server) -> None:
     h = server.client.get("/health").json()
     assert h["status"] == "ok" and h["snapshot_loaded"] is True
-    assert h["counts"]["users_with_recommendations"] == 2 and h["counts"]["inactive_items"] == 1
+    assert h["counts"]["users_with_recommendations"] == 3 and h["counts"]["inactive_items"] == 1
+    assert h["counts"]["users_with_history"] == 2
     v = server.client.get("/version").json()
     assert v["model"] == "ranker_model" and v["model_version"] == 1 and v["loaded_at"]
     assert server.client.get("/docs").status_code == 200
@@ -180,6 +192,21 @@ def test_fallback_unknown_and_segment(server: Server) -> None:
     assert ids(toys) == ["i7", "i8", "i10"]  # i9 inactive; only toys
 
 
+def test_no_path_serves_what_the_user_already_has(server: Server) -> None:
+    # snapshot path: u5's stale i4 is history
+    snap = server.client.get("/recommendations/u5", params={"n": 3}).json()
+    assert snap["source"] == "snapshot" and ids(snap) == ["i6", "i7", "i8"]
+    # fallback path: u4 (segment A, no list) already has i2 and i7 from the segment list
+    fb = server.client.get("/recommendations/u4", params={"n": 4}).json()
+    assert fb["source"] == "fallback" and ids(fb) == ["i3", "i5", "i4", "i1"]
+    # session path: i8's best neighbour i10 is in u5's history, so the boost is i7 (i9 is inactive)
+    r = server.client.post("/events", json={"events": [{"user_id": "u5", "item_id": "i8", "event_type": "view"}]})
+    assert r.status_code == 202
+    live = server.client.get("/recommendations/u5", params={"n": 3}).json()
+    assert ids(live) == ["i7", "i6", "i8"]
+    assert [x["reason"] for x in live["items"]] == ["session", "snapshot", "snapshot"]
+
+
 def test_similar(server: Server) -> None:
     body = server.client.get("/similar/i8", params={"n": 5}).json()
     assert ids(body) == ["i10", "i7"]  # i9 inactive
@@ -202,7 +229,7 @@ def test_events_rerank_and_durable(server: Server) -> None:
     assert ids(body) == ["i10", "i7", "i4", "i1"]  # 2 = n/2 similar items of i8 boosted, bought i5 dropped
     assert [r["reason"] for r in body["items"]] == ["session", "session", "snapshot", "snapshot"]
     # the events are on disk, one JSON line each
-    files = list((server.home / "live_events").glob("events-*.jsonl"))
+    files = list(HomeLayout(server.home).live_events.glob("events-*.jsonl"))
     assert len(files) == 1
     lines = [json.loads(x) for x in files[0].read_text().splitlines()]
     assert [(x["user_id"], x["item_id"], x["event_type"]) for x in lines[-2:]] == [
@@ -247,22 +274,30 @@ def test_bad_requests(server: Server, method: str, path: str, kwargs: dict, stat
 
 def test_bad_events_not_written(server: Server) -> None:
     server.client.post("/events", json={"events": [{"user_id": "zz", "item_id": "i1", "event_type": "like"}]})
-    for f in (server.home / "live_events").glob("*.jsonl"):
+    for f in HomeLayout(server.home).live_events.glob("*.jsonl"):
         assert '"zz"' not in f.read_text()
 
 
 def test_request_log(server: Server) -> None:
-    server.client.get("/recommendations/u1", params={"n": 2})
-    path = server.home / "serving" / "request_log.jsonl"
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        if path.exists() and '"path":"/recommendations/u1"' in path.read_text():
+    # This test makes every request it asserts on, and waits for exactly those lines: the log is flushed
+    # by a background thread, so the first line to appear says nothing about the others.
+    assert server.client.get("/recommendations/u1", params={"n": 2}).status_code == 200
+    assert server.client.get("/recommendations/u1", params={"n": 0}).status_code == 422
+    assert server.client.get("/similar/not-an-item").status_code == 404
+    wanted = {("/recommendations/u1", 200), ("/recommendations/u1", 422), ("/similar/not-an-item", 404)}
+    path = HomeLayout(server.home).request_log
+    deadline = time.monotonic() + 10
+    while True:
+        read = read_request_log(path)
+        if wanted <= {(r.path, r.status) for r in read.records}:
             break
-        time.sleep(0.1)
-    rows = [json.loads(x) for x in path.read_text().splitlines()]
-    rec = [r for r in rows if r["path"] == "/recommendations/u1" and r["status"] == 200]
-    assert rec and rec[-1]["model_version"] == 1 and rec[-1]["latency_ms"] >= 0
-    assert any(r["status"] == 422 for r in rows) and any(r["status"] == 404 for r in rows)
+        assert time.monotonic() < deadline, f"request log never showed {wanted}: {read.records[-5:]}"
+        time.sleep(0.05)
+    assert read.malformed == 0
+    ok = [r for r in read.records if (r.path, r.status) == ("/recommendations/u1", 200)]
+    assert ok[-1].model_version == 1 and ok[-1].source == "snapshot" and ok[-1].latency_ms >= 0 and ok[-1].at is not None
+    missing = [r for r in read.records if r.path == "/similar/not-an-item"][-1]
+    assert missing.method == "GET" and missing.source is None
 
 
 def test_snapshot_swap_under_load(tmp_path: Path) -> None:
@@ -328,5 +363,5 @@ def test_snapshot_swap_under_load(tmp_path: Path) -> None:
         srv.client.close()
         srv.stop()
     # shutdown flushed the request log: every request is there
-    rows = (tmp_path / "serving" / "request_log.jsonl").read_text().splitlines()
-    assert sum('"path":"/recommendations/u1"' in x for x in rows) >= len(versions) + 1
+    rows = read_request_log(HomeLayout(tmp_path).request_log).records
+    assert sum(r.path == "/recommendations/u1" for r in rows) >= len(versions) + 1
