@@ -54,19 +54,47 @@ def run_everything(settings: Settings, *, quiet: bool = True, job_name: str | No
 
 
 def _headline(metadata) -> str:
-    """What a person wants to see first: rows for a table; the held-out score and version for a model."""
+    """What a person wants to see first: rows for a table; fit time and version for a model."""
     if "champion" in metadata:
         promoted = "promoted" if metadata["promoted"].value else "kept"
         return f"{metadata['champion'].value} ({promoted})"
-    if "ndcg@10" in metadata:
-        version = metadata.get("model_version")
-        shown = f"ndcg@10 {metadata['ndcg@10'].value:.4f}"
-        return shown + (f"  (registered version {version.value})" if version is not None else "")
+    if "model_version" in metadata and "fit_seconds" in metadata:
+        return f"fitted in {metadata['fit_seconds'].value:.1f} s  (registered version {metadata['model_version'].value})"
     rows = metadata.get("rows")
     return f"{rows.value:>12,} rows" if rows is not None else ""
 
 
-def summarize(result, planned: list[str], settings: Settings, seconds: float) -> tuple[str, bool]:
+def leaderboard_lines(board) -> list[str]:
+    """The leaderboard as a few aligned lines: the primary metric with its 95% interval and the evaluable users."""
+    metric = next((c for c in board.columns if c.startswith("ndcg@")), None)
+    if metric is None or board.height == 0:
+        return []
+    protocol = board["protocol"][0] if "protocol" in board.columns else "?"
+    reason = board["protocol_reason"][0] if "protocol_reason" in board.columns else None
+    lines = ["", f"Leaderboard ({protocol} split{'; ' + reason if reason else ''}):"]
+    low, high = f"{metric}_ci_low", f"{metric}_ci_high"
+    for row in board.iter_rows(named=True):
+        ci = f"  [{row[low]:.4f}, {row[high]:.4f}]" if low in row and row[low] is not None else ""
+        users = f"  {row['users']:,} users" if row.get("users") is not None else ""
+        vs = row.get("p_vs_popularity")
+        versus = f"  p vs popularity {vs:.3g}" if vs is not None and row["model"] != "popularity" else ""
+        lines.append(f"  {row['model']:<12} {metric} {row[metric]:.4f}{ci}{users}{versus}")
+    return lines
+
+
+def check_mark(check) -> str:
+    """PASS, SKIP (passed without anything to check), WARN (a failed warning-level check) or FAIL."""
+    if check.passed:
+        return "SKIP" if check.metadata.get("skipped") is not None else "PASS"
+    return "FAIL" if is_fatal(check) else "WARN"
+
+
+def is_fatal(check, strict: bool = False) -> bool:
+    """A failed check stops the run's exit code when it is blocking (or in strict mode, always)."""
+    return not check.passed and (strict or bool(check.blocking))
+
+
+def summarize(result, planned: list[str], settings: Settings, seconds: float, strict: bool = False) -> tuple[str, bool]:
     """A short, plain report of the run: rows per asset, checks, failures, where the outputs are."""
     lines = [f"Run {result.run_id} on source '{settings.source}' in {seconds:.1f} s", "", "Assets:"]
     # A partitioned asset reports once per partition with the same whole-run metadata: show it once.
@@ -78,12 +106,17 @@ def summarize(result, planned: list[str], settings: Settings, seconds: float) ->
     for name, (headline, count) in seen.items():
         partitions = f"  in {count} daily partitions" if count > 1 else ""
         lines.append(f"  {name:<24} {headline}{partitions}")
+    if "model_leaderboard" in seen:
+        from recs_assets.storage import read_table
+
+        lines += leaderboard_lines(read_table(settings.lake_dir, "model_leaderboard"))
     checks = result.get_asset_check_evaluations()
-    failed_checks = [c for c in checks if not c.passed]
-    lines += ["", f"Checks: {len(checks) - len(failed_checks)} passed, {len(failed_checks)} failed"]
-    for check in checks:
-        mark = "PASS" if check.passed else "FAIL"
+    marks = [check_mark(c) for c in checks]
+    counts = {mark: marks.count(mark) for mark in ("PASS", "SKIP", "WARN", "FAIL")}
+    lines += ["", "Checks: " + ", ".join(f"{n} {label}" for label, n in zip(("passed", "skipped", "warned", "failed"), counts.values()))]
+    for check, mark in zip(checks, marks):
         lines.append(f"  {mark} {check.asset_key.to_user_string()}.{check.check_name}: {check.description or ''}")
+    fatal_checks = [c for c in checks if is_fatal(c, strict)]
     step_failures = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
     if step_failures:
         lines += ["", "Failed steps:"]
@@ -101,7 +134,10 @@ def summarize(result, planned: list[str], settings: Settings, seconds: float) ->
         f"  warehouse  {settings.warehouse_path}  (one view per asset)",
         f"  dagster    {settings.dagster_home}  (browse with `make ui`)",
     ]
-    ok = result.success and not failed_checks
+    ok = result.success and not fatal_checks
+    if not ok:
+        lines.append("Exit 1: " + ("a step failed" if not result.success else "a blocking check failed")
+                     + ("" if not strict else " (RECS_STRICT=1: warnings count as failures)"))
     return "\n".join(lines), ok
 
 
@@ -140,7 +176,8 @@ def main(argv: list[str] | None = None) -> int:
         # Raised while building the graph (e.g. a source folder that does not exist).
         print(f"could not build the asset graph: {error}", file=sys.stderr)
         return 1
-    report, ok = summarize(result, planned, settings, time.perf_counter() - started)
+    strict = os.environ.get("RECS_STRICT", "").strip() in ("1", "true", "yes")
+    report, ok = summarize(result, planned, settings, time.perf_counter() - started, strict=strict)
     print(report)
     return 0 if ok else 1
 

@@ -26,6 +26,7 @@ from recs_assets.defs.serving import (
     recommendation_snapshot,
     recommendation_snapshot_is_servable,
     similar_items_snapshot,
+    user_history_snapshot,
 )
 from recs_assets.defs.staging import (
     events_invalid_share_within_limit,
@@ -102,6 +103,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             recommendation_snapshot,
             similar_items_snapshot,
             popular_items_snapshot,
+            user_history_snapshot,
         ]),
         asset_checks=[
             items_match_schema,

@@ -10,20 +10,22 @@ from recs_assets.contract import METRIC_K
 from recs_assets.defs.common import preview
 from recs_assets.defs.models import GENERATOR_ASSETS, RANKER_ASSET
 from recs_assets.evaluation.grading import grade_models
-from recs_assets.evaluation.leaderboard import decide_champion, leaderboard
+from recs_assets.evaluation.leaderboard import baseline_verdict, decide_champion_from_board, leaderboard, uncertainty_table
+from recs_assets.evaluation.metrics import per_user_metrics
 from recs_assets.evaluation.pipeline import holdout_lists, lists_by_model
 from recs_assets.profiling import markdown_table
 from recs_assets.tracking import current_champion, log_metrics_to_run, move_champion_alias
-from recs_assets.training.splits import holdout_truth, split_from_frame
+from recs_assets.training.splits import NO_PROTOCOL, split_from_frame
 
 MODEL_ASSETS = [*GENERATOR_ASSETS.values(), RANKER_ASSET]
 PRIMARY_METRIC = f"ndcg@{METRIC_K}"
 
 
 class HoldoutConfig(dg.Config):
-    """How long each graded list is (the metric cut-off k)."""
+    """How long each graded list is (the metric cut-off k), and the seeded bootstrap behind every interval."""
 
     k: int = METRIC_K
+    bootstrap_seed: int = 42
 
 
 @dg.asset(
@@ -46,7 +48,7 @@ def holdout_recommendations(
     Built once per run; every grade (overall, by segment, the re-ranker's lift over its inputs) reads these rows.
     """
     split = split_from_frame(train_test_split)
-    users = holdout_truth(split)["user_id"].unique().sort().to_list()
+    users = split.truth["user_id"].unique().sort().to_list()
     known = {
         "user_features": training_user_features,
         "item_features": training_item_features,
@@ -95,25 +97,42 @@ def model_metrics(
     The "all" figures are also logged on each model's own MLflow run.
     """
     split = split_from_frame(train_test_split)
-    truth = holdout_truth(split)
-    table = grade_models(
-        lists_by_model(holdout_recommendations, config.k), truth, training_interactions, training_item_features, config.k
-    ).with_columns(
+    context_columns = (
         pl.lit(split.protocol).alias("protocol"),
+        pl.lit(split.reason or None, dtype=pl.String).alias("protocol_reason"),
         pl.lit(split.cutoff.isoformat() if split.cutoff else None, dtype=pl.String).alias("cutoff"),
     )
-    overall = table.filter(pl.col("segment") == "all").drop("segment", "protocol", "cutoff")
+    if split.protocol == NO_PROTOCOL or holdout_recommendations.height == 0:
+        # Too little data to hold anything out: models are trained and served, but nobody is graded.
+        empty = pl.DataFrame(schema={"model": pl.String, "segment": pl.String, "users": pl.Int64}).with_columns(*context_columns)
+        return dg.Output(empty, metadata={"rows": dg.MetadataValue.int(0), "protocol": dg.MetadataValue.text(split.protocol),
+                                          "note": dg.MetadataValue.text(split.reason or "no held-out data")})
+    truth = split.truth
+    lists = lists_by_model(holdout_recommendations, config.k)
+    table = grade_models(lists, truth, training_interactions, training_item_features, config.k)
+    # Uncertainty over the same users the "all" rows grade: a seeded per-user bootstrap and paired tests.
     home = context.resources.home.root
+    holder = current_champion(home, [f"{m}_model" for m in lists])
+    per_user = {model: per_user_metrics(recs, truth, config.k) for model, recs in lists.items()}
+    uncertainty = uncertainty_table(
+        per_user, f"ndcg@{config.k}", champion=holder.removesuffix("_model") if holder else None, seed=config.bootstrap_seed
+    )
+    table = table.join(uncertainty.with_columns(pl.lit("all").alias("segment")), on=["model", "segment"], how="left")
+    table = table.with_columns(*context_columns)
+    overall = table.filter(pl.col("segment") == "all").drop("segment", "protocol", "protocol_reason", "cutoff")
     for model, run_id in _mlflow_run_ids(context).items():
         row = overall.filter(pl.col("model") == model)
         if row.height:
-            log_metrics_to_run(home, run_id, {k: v for k, v in row.row(0, named=True).items() if k != "model"})
+            log_metrics_to_run(home, run_id, {k: v for k, v in row.row(0, named=True).items() if isinstance(v, (int, float))})
+    segments = table.filter(pl.col("model") == next(iter(lists))).select("segment", "users")
     return dg.Output(
         table,
         metadata={
             "rows": dg.MetadataValue.int(table.height),
             "protocol": dg.MetadataValue.text(split.protocol),
+            "protocol_reason": dg.MetadataValue.text(split.reason or ""),
             "test_users": dg.MetadataValue.int(truth["user_id"].n_unique()),
+            "users_per_segment": dg.MetadataValue.json(dict(segments.iter_rows())),
             "overall": dg.MetadataValue.md(markdown_table(overall.with_columns(pl.selectors.float().round(4)), rows=20)),
         },
     )
@@ -141,6 +160,9 @@ def model_leaderboard(
 
     Also logged to this run's MLflow run as `model_leaderboard.json`, beside the models' own runs.
     """
+    if model_metrics.height == 0:
+        return dg.Output(model_metrics.drop("segment"), metadata={"rows": dg.MetadataValue.int(0),
+                         "note": dg.MetadataValue.text("no leaderboard: too little held-out data to grade models")})
     board = leaderboard(model_metrics.filter(pl.col("segment") == "all").drop("segment"), config.primary_metric)
     context.resources.mlflow.log_table(board.to_pandas(), "model_leaderboard.json")
     protocol = board["protocol"][0]
@@ -159,10 +181,12 @@ def model_leaderboard(
 
 
 class ChampionConfig(dg.Config):
-    """A challenger must beat the champion by this relative margin on the primary metric."""
+    """A challenger must beat the champion by this relative margin on the primary metric, and the gain must be
+    significant in a paired test over users at level `alpha`."""
 
     primary_metric: str = PRIMARY_METRIC
     margin: float = 0.02
+    alpha: float = 0.05
 
 
 @dg.asset(group_name="evaluation", required_resource_keys={"home", "mlflow"}, kinds={"mlflow"})
@@ -172,14 +196,29 @@ def champion_model(context: dg.AssetExecutionContext, config: ChampionConfig, mo
     The MLflow registry alias `champion` moves with it, and the reason is recorded on the model version.
     """
     home = context.resources.home.root
+    if model_leaderboard.height == 0:
+        # No leaderboard (too little data to grade): popularity serves, and says why.
+        decision_reason = "no leaderboard (too little held-out data to grade models): the popularity baseline serves"
+        version = move_champion_alias(home, "popularity_model", ["popularity_model"], decision_reason)
+        table = pl.DataFrame({"champion": ["popularity"], "registered_model": ["popularity_model"], "version": [version],
+                              "promoted": [False], "primary_metric": [config.primary_metric], "score": [None],
+                              "baseline_score": [None], "p_vs_baseline": [None], "alpha": [config.alpha],
+                              "graded": [False], "reason": [decision_reason]},
+                             schema_overrides={"score": pl.Float64, "baseline_score": pl.Float64, "p_vs_baseline": pl.Float64})
+        return dg.Output(table, metadata={"champion": dg.MetadataValue.text(f"popularity_model v{version}"),
+                                          "promoted": dg.MetadataValue.bool(False), "reason": dg.MetadataValue.text(decision_reason)})
     scores = dict(model_leaderboard.select("model", config.primary_metric).iter_rows())
     names = [f"{m}_model" for m in scores]
     holder = current_champion(home, names)
-    decision = decide_champion(scores, holder.removesuffix("_model") if holder else None, margin=config.margin)
+    decision = decide_champion_from_board(
+        model_leaderboard, config.primary_metric, holder.removesuffix("_model") if holder else None,
+        margin=config.margin, alpha=config.alpha,
+    )
     version = move_champion_alias(home, f"{decision.champion}_model", names, decision.reason)
     context.resources.mlflow.set_tags(
         {"champion": f"{decision.champion}_model v{version}", "champion_reason": decision.reason}
     )
+    p_vs_baseline = dict(model_leaderboard.select("model", "p_vs_popularity").iter_rows())
     table = pl.DataFrame(
         {
             "champion": [decision.champion],
@@ -189,8 +228,12 @@ def champion_model(context: dg.AssetExecutionContext, config: ChampionConfig, mo
             "primary_metric": [config.primary_metric],
             "score": [scores[decision.champion]],
             "baseline_score": [scores.get("popularity")],
+            "p_vs_baseline": [p_vs_baseline.get(decision.champion)],
+            "alpha": [config.alpha],
+            "graded": [True],
             "reason": [decision.reason],
-        }
+        },
+        schema_overrides={"p_vs_baseline": pl.Float64, "baseline_score": pl.Float64},
     )
     return dg.Output(
         table,
@@ -205,11 +248,16 @@ def champion_model(context: dg.AssetExecutionContext, config: ChampionConfig, mo
 
 @dg.asset_check(asset=champion_model, blocking=True)
 def champion_beats_baseline(champion_model: pl.DataFrame) -> dg.AssetCheckResult:
-    """The serving model must beat the popularity baseline: anything worse never reaches serving."""
+    """The serving model must beat the popularity baseline significantly: anything worse never reaches serving.
+
+    When no model beats popularity, popularity itself serves and the check says so; 0.0 against 0.0 never
+    passes. With too little data to grade, there is nothing to compare and the check is skipped.
+    """
     row = champion_model.row(0, named=True)
-    baseline = row["baseline_score"]
-    passed = baseline is None or row["champion"] == "popularity" or row["score"] > baseline
-    return dg.AssetCheckResult(
-        passed=passed,
-        description=f"{row['champion']} {row['primary_metric']} {row['score']:.4f} vs popularity {baseline if baseline is None else round(baseline, 4)}",
+    if not row.get("graded", True):
+        return dg.AssetCheckResult(passed=True, description=f"skipped: {row['reason']}", metadata={"skipped": row["reason"]})
+    passed, description = baseline_verdict(
+        row["champion"], row["score"], row["baseline_score"],
+        p_value=row.get("p_vs_baseline"), metric=row["primary_metric"], alpha=row.get("alpha", 0.05),
     )
+    return dg.AssetCheckResult(passed=passed, description=description)

@@ -12,6 +12,7 @@ import polars as pl
 from recs_assets.defs.common import events_metadata, preview, schema_check_result
 from recs_assets.profiling import reason_counts
 from recs_assets.validation.quarantine import invalid_share, reconcile, split_events
+from recs_assets.validation.reconciliation import reconcile_with_source
 from recs_assets.validation.schemas import events_schema
 from resources.marketplace_source import MarketplaceSource
 
@@ -23,14 +24,27 @@ class StagingConfig(dg.Config):
     future_tolerance_hours: float = 24.0
 
 
-def staging_schema(config: StagingConfig, source: MarketplaceSource, items: pl.DataFrame, users: pl.DataFrame):
+def events_have_time(source: MarketplaceSource, events: pl.DataFrame) -> bool:
+    """Whether event times are required: the source has them, and the batch is not wholly without them.
+
+    A file exported without times (every `event_at` empty) is an untimed dataset, not a batch of bad rows.
+    """
+    if not source.has_timestamps or "event_at" not in events.columns:
+        return False
+    column = events["event_at"]
+    if column.dtype == pl.String:
+        column = column.str.strip_chars().replace("", None)
+    return column.null_count() < events.height
+
+
+def staging_schema(config: StagingConfig, source: MarketplaceSource, raw_events: pl.DataFrame, items: pl.DataFrame, users: pl.DataFrame):
     """The rules an event must meet in this run (its ids must exist; its time must be plausible)."""
     return events_schema(
         item_ids=items["item_id"],
         user_ids=users["user_id"],
         earliest_event_at=datetime.fromisoformat(config.earliest_event_at),
         latest_event_at=datetime.now(UTC) + timedelta(hours=config.future_tolerance_hours),
-        require_timestamps=source.has_timestamps,
+        require_timestamps=events_have_time(source, raw_events),
     )
 
 
@@ -56,7 +70,7 @@ def stage_events(
     users: pl.DataFrame,
 ):
     """Split raw events into clean `events` and `events_quarantine`; exact duplicates are counted and dropped."""
-    split = split_events(raw_events, staging_schema(config, source, items, users))
+    split = split_events(raw_events, staging_schema(config, source, raw_events, items, users))
     counts = {
         "raw_rows": dg.MetadataValue.int(raw_events.height),
         "clean_rows": dg.MetadataValue.int(split.clean.height),
@@ -92,7 +106,7 @@ def events_match_schema(
 ) -> dg.AssetCheckResult:
     """Clean events obey every rule: unique ids, known users and items, valid types, prices and times."""
     schema = events_schema(
-        item_ids=items["item_id"], user_ids=users["user_id"], require_timestamps=source.has_timestamps
+        item_ids=items["item_id"], user_ids=users["user_id"], require_timestamps=events_have_time(source, events)
     )
     return schema_check_result(schema, events, "events")
 
@@ -103,19 +117,14 @@ def events_match_schema(
     additional_ins={"raw_events": dg.AssetIn("raw_events"), "events_quarantine": dg.AssetIn("events_quarantine")},
 )
 def events_reconcile_with_raw(
-    raw_events: pl.DataFrame, events: pl.DataFrame, events_quarantine: pl.DataFrame
+    source: MarketplaceSource, raw_events: pl.DataFrame, events: pl.DataFrame, events_quarantine: pl.DataFrame
 ) -> dg.AssetCheckResult:
-    """Nothing was lost: raw rows = clean + quarantined + exact duplicates, and every raw event id landed somewhere."""
+    """Nothing was lost: raw rows = clean + quarantined + exact duplicates, every raw event id landed somewhere,
+    and the raw rows account for every record of the source file, counted without its parser."""
     r = reconcile(raw_events, events, events_quarantine)
-    description = (
-        f"raw {r.raw_rows:,} = clean {r.clean_rows:,} + quarantined {r.quarantined_rows:,} "
-        f"+ duplicates {r.duplicate_rows:,}"
-    )
-    if not r.balanced:
-        gap = r.raw_rows - (r.clean_rows + r.quarantined_rows + r.duplicate_rows)
-        description = f"rows unaccounted for: {gap:,}; event ids lost: {r.lost_event_ids[:5]}. " + description
+    passed, description, problems = reconcile_with_source(raw_events, events, events_quarantine, source.expected_raw_rows())
     return dg.AssetCheckResult(
-        passed=r.balanced,
+        passed=passed,
         description=description,
         metadata={
             "raw_rows": r.raw_rows,
@@ -123,6 +132,7 @@ def events_reconcile_with_raw(
             "quarantined_rows": r.quarantined_rows,
             "duplicate_rows": r.duplicate_rows,
             "lost_event_ids": dg.MetadataValue.json(r.lost_event_ids),
+            "problems": dg.MetadataValue.json(problems),
         },
     )
 

@@ -9,18 +9,27 @@ import polars as pl
 
 from recs_assets.defs.common import preview
 from recs_assets.training.ranking_set import build_ranking_set, features_at
-from recs_assets.training.splits import make_split, split_from_frame, split_to_frame
+from recs_assets.training.protocol import choose_protocol
+from recs_assets.training.splits import NO_PROTOCOL, split_from_frame, split_to_frame
 from resources.candidate_models import CandidateModels
 from resources.interaction_weights import InteractionWeights
 from resources.marketplace_source import MarketplaceSource
 
 
 class SplitConfig(dg.Config):
-    """auto = temporal (last `test_days` are the test window) where the source has time, else random."""
+    """How models are graded. `auto` chooses from the data: the last `test_days` when that window holds
+    enough evaluable users, else the last (1 - `quantile`) of interactions, else each user's last
+    interactions by time; a seeded per-user random hold-out when there is no usable time. Enough =
+    max(`min_floor`, min(`min_users`, `min_share` x active users)). Or name one protocol:
+    temporal, temporal_quantile, leave_last_out, random, none."""
 
     protocol: str = "auto"
     test_days: float = 7.0
+    quantile: float = 0.8
     test_fraction: float = 0.25
+    min_users: int = 200
+    min_share: float = 0.25
+    min_floor: int = 20
     seed: int = 42
 
 
@@ -31,21 +40,29 @@ def train_test_split(config: SplitConfig, source: MarketplaceSource, events: pl.
     With timestamps the last days form the test window (how models are used: learn from the past,
     predict the future); without them (Steam) a seeded share of each user's items is held out.
     """
-    split = make_split(
+    choice = choose_protocol(
         events,
-        config.protocol,
+        requested=config.protocol,
         test_days=config.test_days,
+        quantile=config.quantile,
+        min_users=config.min_users,
+        min_share=config.min_share,
+        min_floor=config.min_floor,
         test_fraction=config.test_fraction,
         seed=config.seed,
         has_timestamps=source.has_timestamps,
     )
+    split = choice.split
     described = split.describe()
     return dg.Output(
         split_to_frame(split),
         metadata={
             "rows": dg.MetadataValue.int(split.train.height + split.test.height),
             "protocol": dg.MetadataValue.text(split.protocol),
+            "protocol_reason": dg.MetadataValue.text(choice.reason),
             "cutoff": dg.MetadataValue.text(str(described["cutoff"])),
+            "required_users": dg.MetadataValue.int(choice.required_users),
+            "protocol_choice": dg.MetadataValue.json(choice.as_metadata()),
             **{k: dg.MetadataValue.int(v) for k, v in described.items() if isinstance(v, int)},
         },
     )

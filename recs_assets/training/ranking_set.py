@@ -21,7 +21,7 @@ import polars as pl
 from recs_assets.features.sql_runner import run_sql
 from recs_assets.models.lists import candidates_from_lists, recommend_frame
 from recs_assets.models.ranker import attach_labels, ranking_features
-from recs_assets.training.splits import Split, holdout_truth, make_split
+from recs_assets.training.splits import GLOBAL_CUT_PROTOCOLS, Split, make_split
 
 
 def fit_generator(model, interactions: pl.DataFrame, item_features: pl.DataFrame):
@@ -57,17 +57,37 @@ def sample_users(truth: pl.DataFrame, max_users: int | None, seed: int) -> list[
 
 
 def _label_windows(split: Split, label_days: float, label_fraction: float, n_windows: int, seed: int) -> list[Split]:
-    """The inner splits lessons are drawn from: the last `n_windows` label windows before the test window
-    (temporal), or `n_windows` seeded hold-outs of the training part (random)."""
+    """The inner splits lessons are drawn from, shaped like the evaluation protocol.
+
+    After a global cut (temporal protocols): the last `n_windows` label windows of `label_days` before
+    the test window, each ending where the next starts. When the training part is too short for that
+    window (sparse or short data), the last share `label_fraction` of its interactions by time. After a
+    per-user protocol (random, leave-last-out) or when time cannot be cut: seeded per-user hold-outs.
+    A window without a single new interaction teaches nothing and is left out.
+    """
     windows = []
     train = split.train
     for window in range(n_windows):
-        if split.protocol == "temporal":
-            inner = make_split(train, "temporal", test_days=label_days)
-            train = inner.train  # the next window ends where this one starts
-        else:
-            inner = make_split(split.train, "random", test_fraction=label_fraction, seed=seed + window)
+        inner = None
+        if split.protocol in GLOBAL_CUT_PROTOCOLS:
+            for protocol, options in (("temporal", {"test_days": label_days}), ("temporal_quantile", {"quantile": 1 - label_fraction})):
+                try:
+                    inner = make_split(train, protocol, **options)
+                except ValueError:
+                    continue
+                if inner.truth.height:
+                    break
+                inner = None
+        if inner is None:
+            try:
+                inner = make_split(split.train, "random", test_fraction=label_fraction, seed=seed + window)
+            except ValueError:
+                break
+        if inner.truth.height == 0:
+            continue
         windows.append(inner)
+        if split.protocol in GLOBAL_CUT_PROTOCOLS and inner.protocol != "random":
+            train = inner.train  # the next window ends where this one starts
     return windows
 
 
@@ -92,10 +112,14 @@ def build_ranking_set(
     it): more lessons, and lessons from more than one moment, make a ranker that generalises.
     """
     frames, described = [], {"windows": []}
-    for number, inner in enumerate(_label_windows(split, label_days, label_fraction, n_windows, seed)):
-        truth = holdout_truth(inner)
-        if truth.height == 0:
-            raise ValueError("a label window holds no new interactions: use more days of data or fewer windows")
+    windows = _label_windows(split, label_days, label_fraction, n_windows, seed)
+    if not windows:
+        raise ValueError(
+            "the training part holds no label window with a new interaction, so the re-ranker has nothing to "
+            "learn from: use more data, or fewer or shorter label windows (ranking_training_set config)"
+        )
+    for number, inner in enumerate(windows):
+        truth = inner.truth
         known = features_at(inner.train, all_events, items, users, inner.cutoff, weights)
         generators = {
             name: fit_generator(model, known["interactions"], known["item_features"])
@@ -108,6 +132,7 @@ def build_ranking_set(
         positives = int(labelled["label"].sum())
         described["windows"].append(
             {
+                "label_protocol": inner.protocol,
                 "label_cutoff": inner.cutoff.isoformat() if inner.cutoff else None,
                 "users": len(chosen),
                 "candidate_pairs": labelled.height,
