@@ -1,7 +1,8 @@
 """Training benchmark: fit time and peak memory of every model, and our ALS wrapper against raw implicit.
 
 Each (dataset, model) fit runs in a fresh process so its peak memory (max RSS, which includes loading
-the data and Python itself) belongs to it alone. Prints a table with the median of --runs runs.
+the data and Python itself) belongs to it alone. Prints a table with the median of --runs runs; `items`
+is the catalogue the models trained on (see benchmarks/catalogue.py for 5k-200k item catalogues).
 
     .venv/bin/python benchmarks/train.py                                  # ml-100k and 1M simulated events
     .venv/bin/python benchmarks/train.py --datasets sim_1m --runs 1
@@ -50,10 +51,11 @@ def fit_once(dataset: str, model_name: str, ml100k: str) -> dict:
         from threadpoolctl import threadpool_limits
 
         from recs_assets.models import ALSRecommender
-        from recs_assets.models.base import _interaction_matrix
+        from recs_assets.models.inputs import interaction_matrix
 
         defaults = ALSRecommender()
-        matrix, *_ = _interaction_matrix(interactions)
+        matrix, *_ = interaction_matrix(interactions)
+        n_items = matrix.shape[1]
         confidence = matrix.astype(np.float32)
         confidence.data = 1.0 + np.float32(defaults.alpha) * confidence.data
         # Only implicit's own fit is timed; the wrapper's time includes building the matrix from the table.
@@ -68,10 +70,11 @@ def fit_once(dataset: str, model_name: str, ml100k: str) -> dict:
         from recs_assets.models import MODELS as CLASSES
 
         started = time.perf_counter()
-        CLASSES[model_name]().fit(interactions)
+        n_items = CLASSES[model_name]().fit(interactions).n_items
         seconds = time.perf_counter() - started
     return {
         "pairs": interactions.height,
+        "items": n_items,
         "seconds": seconds,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
@@ -91,7 +94,7 @@ def main() -> None:
 
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}")
     print(f"median of {args.runs} runs, each in a fresh process; OPENBLAS_NUM_THREADS=1\n")
-    header = f"{'dataset':<8} {'model':<17} {'pairs':>10} {'fit s':>8} {'peak RSS MB':>12}"
+    header = f"{'dataset':<8} {'model':<17} {'pairs':>10} {'items':>8} {'fit s':>8} {'peak RSS MB':>12}"
     print(header)
     print("-" * len(header))
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
@@ -108,7 +111,10 @@ def main() -> None:
             seconds = statistics.median(r["seconds"] for r in runs)
             medians[model] = seconds
             rss = statistics.median(r["peak_rss_mb"] for r in runs)
-            print(f"{dataset:<8} {model:<17} {runs[0]['pairs']:>10,} {seconds:>8.2f} {rss:>12,.0f}", flush=True)
+            print(
+                f"{dataset:<8} {model:<17} {runs[0]['pairs']:>10,} {runs[0]['items']:>8,} {seconds:>8.2f} {rss:>12,.0f}",
+                flush=True,
+            )
         if "als" in medians and "als_raw_implicit" in medians:
             print(f"{dataset:<8} ALS wrapper / raw implicit: {medians['als'] / medians['als_raw_implicit']:.2f}x")
 

@@ -23,6 +23,9 @@ class ItemKNNParams(dg.Config):
 
 class EASEParams(dg.Config):
     l2: float | None = None
+    # Above this many items in training, exact EASE runs on the most popular ones and the tail is sparse.
+    max_dense_items: int | None = None
+    sparse_neighbours: int | None = None
 
 
 class ALSParams(dg.Config):

@@ -14,7 +14,9 @@ import scipy.sparse as sp
 from implicit.cpu.als import AlternatingLeastSquares
 from threadpoolctl import threadpool_limits
 
-from recs_assets.models.base import MatrixFactorizationRecommender, finite_or_none
+from recs_assets.arguments import positive_int, whole_number
+from recs_assets.models.inputs import non_negative
+from recs_assets.models.matrix_factorization import MatrixFactorizationRecommender, finite_or_none
 
 
 class ALSRecommender(MatrixFactorizationRecommender):
@@ -45,19 +47,19 @@ class ALSRecommender(MatrixFactorizationRecommender):
         seed: int = 42,
         num_threads: int = 1,
     ) -> None:
-        _require_positive_int("factors", factors)
-        _require_positive_int("iterations", iterations)
-        if not np.isfinite(regularization) or regularization < 0:
-            raise ValueError(f"regularization must be a finite number >= 0; got {regularization!r}")
-        if not np.isfinite(alpha) or alpha < 0:
-            raise ValueError(f"alpha must be a finite number >= 0; got {alpha!r}")
+        factors = positive_int(factors, "factors")
+        iterations = positive_int(iterations, "iterations")
+        regularization = non_negative(regularization, "regularization")
+        alpha = non_negative(alpha, "alpha")
+        seed = whole_number(seed, "seed", minimum=0)
+        num_threads = whole_number(num_threads, "num_threads (0 = every core)", minimum=0)
         super().__init__()
-        self.factors = int(factors)
-        self.regularization = float(regularization)
-        self.alpha = float(alpha)
-        self.iterations = int(iterations)
-        self.seed = int(seed)
-        self.num_threads = int(num_threads)
+        self.factors = factors
+        self.regularization = regularization
+        self.alpha = alpha
+        self.iterations = iterations
+        self.seed = seed
+        self.num_threads = num_threads
 
     def _fit(self, user_items: sp.csr_matrix) -> None:
         confidence = user_items.astype(np.float32)
@@ -78,7 +80,3 @@ class ALSRecommender(MatrixFactorizationRecommender):
         self._set_factors(model.user_factors, model.item_factors)
         self.training_loss = finite_or_none(losses[-1] if losses else None)
 
-
-def _require_positive_int(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ValueError(f"{name} must be a positive integer; got {value!r}")

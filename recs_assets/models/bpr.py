@@ -13,8 +13,9 @@ import scipy.sparse as sp
 from implicit.cpu.bpr import BayesianPersonalizedRanking
 from threadpoolctl import threadpool_limits
 
-from recs_assets.models.als import _require_positive_int
-from recs_assets.models.base import MatrixFactorizationRecommender, binarized
+from recs_assets.arguments import positive_int, whole_number
+from recs_assets.models.inputs import binarized, non_negative
+from recs_assets.models.matrix_factorization import MatrixFactorizationRecommender
 
 
 class BPRRecommender(MatrixFactorizationRecommender):
@@ -49,18 +50,19 @@ class BPRRecommender(MatrixFactorizationRecommender):
         seed: int = 42,
         num_threads: int = 1,
     ) -> None:
-        _require_positive_int("factors", factors)
-        _require_positive_int("iterations", iterations)
-        for name, value in (("learning_rate", learning_rate), ("regularization", regularization)):
-            if not np.isfinite(value) or value < 0:
-                raise ValueError(f"{name} must be a finite number >= 0; got {value!r}")
+        factors = positive_int(factors, "factors")
+        iterations = positive_int(iterations, "iterations")
+        learning_rate = non_negative(learning_rate, "learning_rate")
+        regularization = non_negative(regularization, "regularization")
+        seed = whole_number(seed, "seed", minimum=0)
+        num_threads = whole_number(num_threads, "num_threads (0 = every core)", minimum=0)
         super().__init__()
-        self.factors = int(factors)
-        self.learning_rate = float(learning_rate)
-        self.regularization = float(regularization)
-        self.iterations = int(iterations)
-        self.seed = int(seed)
-        self.num_threads = int(num_threads)
+        self.factors = factors
+        self.learning_rate = learning_rate
+        self.regularization = regularization
+        self.iterations = iterations
+        self.seed = seed
+        self.num_threads = num_threads
         self.training_accuracy: float | None = None
 
     def _fit(self, user_items: sp.csr_matrix) -> None:

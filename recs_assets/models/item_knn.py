@@ -11,10 +11,10 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from recs_assets.models.base import Recommender, binarized, top_n
-
-# Caps one dense block of co-occurrence counts at about 64 MB while building the neighbours.
-_BLOCK_CELLS = 1 << 23
+from recs_assets.arguments import positive_int
+from recs_assets.models.base import Recommender
+from recs_assets.models.cooccurrence import top_k_cooccurrence
+from recs_assets.models.inputs import binarized, non_negative
 
 
 class ItemKNNRecommender(Recommender):
@@ -36,13 +36,11 @@ class ItemKNNRecommender(Recommender):
     name = "item_knn"
 
     def __init__(self, k: int = 100, shrinkage: float = 10.0) -> None:
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k <= 0:
-            raise ValueError(f"k (neighbours per item) must be a positive integer; got {k!r}")
-        if not np.isfinite(shrinkage) or shrinkage < 0:
-            raise ValueError(f"shrinkage must be a finite number >= 0; got {shrinkage!r}")
+        k = positive_int(k, "k (neighbours per item)")
+        shrinkage = non_negative(shrinkage, "shrinkage")
         super().__init__()
-        self.k = int(k)
-        self.shrinkage = float(shrinkage)
+        self.k = k
+        self.shrinkage = shrinkage
         self._similarity: sp.csr_matrix | None = None  # items x items, row i = i's neighbours
         self._binary: sp.csr_matrix | None = None
 
@@ -80,24 +78,13 @@ class ItemKNNRecommender(Recommender):
 def cosine_neighbours(user_items: sp.csr_matrix, k: int, shrinkage: float) -> sp.csr_matrix:
     """Items x items CSR: for each item, its k most cosine-similar other items (positive only).
 
-    Built one block of items at a time so the full item x item matrix is never dense.
+    Only pairs of items that share a user are ever computed (a sparse product, a block of items at
+    a time), so time and memory follow the number of co-occurring pairs, never items squared.
     """
-    n_items = user_items.shape[1]
-    item_users = user_items.T.tocsr()
+    user_items = sp.csr_matrix(user_items)
     norms = np.sqrt(np.asarray(user_items.multiply(user_items).sum(axis=0)).ravel())
-    block = max(1, _BLOCK_CELLS // max(1, n_items))
-    rows, cols, vals = [], [], []
-    for start in range(0, n_items, block):
-        stop = min(start + block, n_items)
-        co = (item_users[start:stop] @ user_items).toarray()
-        sims = co / (norms[start:stop, None] * norms[None, :] + shrinkage)
-        sims[np.arange(stop - start), np.arange(start, stop)] = 0.0
-        sims[sims <= 0] = -np.inf
-        idx, top = top_n(sims, min(k, n_items))
-        keep = idx >= 0
-        rows.append(np.nonzero(keep)[0] + start)
-        cols.append(idx[keep])
-        vals.append(top[keep])
-    return sp.csr_matrix(
-        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n_items, n_items)
-    )
+
+    def cosine(rows: np.ndarray, cols: np.ndarray, shared: np.ndarray) -> np.ndarray:
+        return shared / (norms[rows] * norms[cols] + shrinkage)
+
+    return top_k_cooccurrence(user_items.T.tocsr(), user_items, k, cosine)

@@ -12,7 +12,8 @@ from collections.abc import Sequence
 import numpy as np
 import scipy.sparse as sp
 
-from recs_assets.models.base import Recommender, _as_id_list, _check_n, _empty_result
+from recs_assets.models.base import Recommender
+from recs_assets.models.inputs import as_id_list, empty_result, list_length
 
 _BY = ("users", "strength")
 
@@ -57,10 +58,10 @@ class PopularityRecommender(Recommender):
         never interacted with still gets its category's bestsellers. An item unknown in both
         gets a row of None / NaN.
         """
-        N = _check_n(N)
+        N = list_length(N)
         self._require_fitted()
-        ids = _as_id_list(item_ids, "item_ids")
-        out_ids, out_scores = _empty_result(len(ids), N)
+        ids = as_id_list(item_ids, "item_ids")
+        out_ids, out_scores = empty_result(len(ids), N)
         known = self.is_known_item(ids)
         # Rows sharing a category share one ranking; rank N + 1 so the item itself can be dropped.
         groups: dict[str | None, list[int]] = {}

@@ -4,11 +4,16 @@ Each generator (popularity, item-kNN, EASE, ALS, BPR) proposes its top items for
 looks at all proposals together with what we know of the user and the item (how active the user is,
 their favourite categories and price level, the item's popularity, conversion rates, freshness and
 price) and learns, from what users did next, which proposals to put first.
+
+A saved ranker is one JSON file holding its settings, its feature list and the trained trees in
+LightGBM's own text format (no pickle: loading a file can never run code).
 """
 
 from __future__ import annotations
 
-import pickle
+import json
+import os
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -17,6 +22,10 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 import polars as pl
+
+from recs_assets.models.inputs import list_length
+
+_SAVE_FORMAT = 1
 
 # What the ranker reads about users and items (columns of user_features / item_features).
 USER_COLUMNS = (
@@ -116,7 +125,10 @@ def feature_columns(frame: pl.DataFrame) -> list[str]:
 
 
 class LightGBMRanker:
-    """LambdaRank on candidate pairs grouped by user; hyper-parameters and seed are explicit."""
+    """LambdaRank on candidate pairs grouped by user; hyper-parameters and seed are explicit.
+
+    `booster` is the trained LightGBM model (`lightgbm.Booster`, what MLflow's LightGBM flavour logs).
+    """
 
     name = "ranker"
 
@@ -136,7 +148,7 @@ class LightGBMRanker:
         self.min_child_samples = min_child_samples
         self.seed = seed
         self.features: list[str] = []
-        self.booster: lgb.LGBMRanker | None = None
+        self.booster: lgb.Booster | None = None
         self.fit_seconds: float | None = None
 
     def params(self) -> dict[str, Any]:
@@ -158,7 +170,7 @@ class LightGBMRanker:
         self.features = feature_columns(useful)
         groups = useful.group_by(keys, maintain_order=True).len()["len"].to_numpy()
         started = time.perf_counter()
-        self.booster = lgb.LGBMRanker(
+        model = lgb.LGBMRanker(
             objective="lambdarank",
             n_estimators=self.n_estimators,
             learning_rate=self.learning_rate,
@@ -170,7 +182,8 @@ class LightGBMRanker:
             n_jobs=2,
             verbose=-1,
         )
-        self.booster.fit(useful.select(self.features).to_numpy(), useful["label"].to_numpy(), group=groups)
+        model.fit(useful.select(self.features).to_numpy(), useful["label"].to_numpy(), group=groups)
+        self.booster = model.booster_
         self.fit_seconds = time.perf_counter() - started
         return self
 
@@ -184,8 +197,7 @@ class LightGBMRanker:
 
     def rank(self, features: pl.DataFrame, N: int) -> pl.DataFrame:
         """Top-N per user: user_id, item_id, rank (1 = best), score."""
-        if not isinstance(N, int) or N <= 0:
-            raise ValueError(f"N must be a positive integer, got {N!r}")
+        N = list_length(N)
         scored = features.select("user_id", "item_id").with_columns(pl.Series("score", self.score(features)))
         return (
             scored.sort(["user_id", "score", "item_id"], descending=[False, True, False])
@@ -198,18 +210,44 @@ class LightGBMRanker:
         """Total gain per feature: which signals the ranker leans on."""
         if self.booster is None:
             return {}
-        gains = self.booster.booster_.feature_importance(importance_type="gain")
+        gains = self.booster.feature_importance(importance_type="gain")
         return dict(sorted(zip(self.features, map(float, gains)), key=lambda kv: -kv[1]))
 
-    def save(self, path: Path) -> None:
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the fitted ranker to one JSON file (trees in LightGBM's text format), atomically."""
+        if self.booster is None:
+            raise RuntimeError("the ranker has not been fitted: nothing to save")
         path = Path(path)
+        document = {
+            "format": _SAVE_FORMAT,
+            "name": self.name,
+            "params": self.params(),
+            "features": self.features,
+            "fit_seconds": self.fit_seconds,
+            "lightgbm_model": self.booster.model_to_string(),
+        }
         path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "wb") as handle:
-            pickle.dump(self.__dict__, handle)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(document, handle)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
 
     @classmethod
-    def load(cls, path: Path) -> LightGBMRanker:
-        ranker = cls.__new__(cls)
-        with open(path, "rb") as handle:
-            ranker.__dict__.update(pickle.load(handle))
+    def load(cls, path: str | os.PathLike[str]) -> LightGBMRanker:
+        """Read a ranker written by `save`."""
+        try:
+            document = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise ValueError(f"{path} is not a saved ranker (expected JSON with a LightGBM text model): {error}") from None
+        if not isinstance(document, dict) or document.get("format") != _SAVE_FORMAT or document.get("name") != cls.name:
+            found = document.get("format") if isinstance(document, dict) else type(document).__name__
+            raise ValueError(f"{path}: not a saved ranker of format {_SAVE_FORMAT} (found {found!r})")
+        ranker = cls(**document["params"])
+        ranker.features = list(document["features"])
+        ranker.fit_seconds = document["fit_seconds"]
+        ranker.booster = lgb.Booster(model_str=document["lightgbm_model"])
         return ranker

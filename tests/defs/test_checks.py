@@ -3,13 +3,13 @@
 import polars as pl
 import pytest
 
-from recs_assets.staging.checks import (
+from recs_assets.defs.staging import (
     InvalidShareConfig,
     events_invalid_share_within_limit,
     events_match_schema,
     events_reconcile_with_raw,
 )
-from recs_assets.ingest.checks import items_match_schema, users_match_schema
+from recs_assets.defs.ingest import items_match_schema, users_match_schema
 from recs_assets.validation.quarantine import split_events
 from recs_assets.validation.schemas import events_schema
 from resources.marketplace_source import MarketplaceSource
@@ -78,7 +78,7 @@ def test_invalid_share_fails_above_the_configured_limit(staged):
 
 
 def test_a_champion_worse_than_the_baseline_is_stopped_before_serving():
-    from recs_assets.evaluation.model_evaluation import champion_beats_baseline
+    from recs_assets.defs.evaluation import champion_beats_baseline
 
     row = {"champion": "als", "registered_model": "als_model", "version": 3, "promoted": True,
            "primary_metric": "ndcg@10", "score": 0.10, "baseline_score": 0.12, "reason": "test"}

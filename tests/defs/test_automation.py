@@ -35,7 +35,7 @@ def test_the_daily_ingestion_schedule_targets_one_day_where_the_source_has_days(
 
 
 def test_retraining_is_requested_once_per_failed_drift_result():
-    from recs_assets.automation import retraining_request
+    from recs_assets.defs.automation import retraining_request
 
     assert retraining_request(None, None, None)[0] is False
     assert retraining_request("SUCCEEDED", 7, None) == (False, "latest drift check succeeded")
@@ -47,4 +47,7 @@ def test_retraining_is_requested_once_per_failed_drift_result():
 def test_the_drift_sensor_and_retraining_job_are_declared(tmp_path):
     defs = build_definitions(Settings(home=tmp_path, sim_users=50, sim_items=30, sim_days=10))
     assert defs.resolve_sensor_def("retrain_on_drift").job_name == "retrain_models"
-    assert defs.resolve_job_def("retrain_models") is not None
+    job = defs.resolve_job_def("retrain_models")
+    # Retraining rebuilds the models and everything downstream of them, never ingestion.
+    groups = {defs.resolve_assets_def(key).group_names_by_key[key] for key in job.asset_layer.executable_asset_keys}
+    assert groups == {"training", "models", "evaluation", "serving"}

@@ -105,7 +105,7 @@ def write_bad_folder(folder: Path) -> None:
     lines = [
         "e1,2026-09-01T10:00:00Z,u1,s1,i1,view,50,",
         "e2,2026-09-01T10:01:00Z,u1,s1,i1,purchase,50,",
-        "e3,2026-09-01T10:02:00Z,,s1,i1,view,50,",  # null user id
+        "e3,2026-09-01T10:02:00Z,,,i1,view,50,",  # neither a user nor a session (an anonymous event needs its session)
         "e4,2026-09-01T10:03:00Z,u1,s1,i1,teleport,50,",  # unknown event type
         "e5,2026-09-01T10:04:00Z,u1,s1,i1,view,-50,",  # negative price
         "e6,not-a-time,u1,s1,i1,view,50,",  # unparseable timestamp
@@ -127,13 +127,14 @@ def test_a_folder_of_bad_events_is_quarantined_row_by_row_and_reconciles(home, t
     result = run(settings)
     checks = checks_by_name(result)
     assert checks["events_reconcile_with_raw"].passed
-    assert checks["events_reconcile_with_raw"].description == "raw 13 = clean 3 + quarantined 9 + duplicates 1"
+    assert checks["events_reconcile_with_raw"].description.startswith("raw 13 = clean 3 + quarantined 9 + duplicates 1")
+    assert "source records 13, raw rows account for 13" in checks["events_reconcile_with_raw"].description
     assert checks["events_match_schema"].passed
     # 9 of 12 distinct rows is far over the 5% limit: the batch is judged broken and stops here.
     assert not checks["events_invalid_share_within_limit"].passed
     quarantine = pl.read_parquet(home / "lake" / "events_quarantine.parquet")
     by_line = dict(zip(quarantine["_line"], quarantine["_reason"]))
-    assert "user_id is missing" in by_line[3]
+    assert "user_id and session_id are both missing" in by_line[3]
     assert "event_type not one of" in by_line[4]
     assert "price is negative" in by_line[5]
     assert "event_at: 'not-a-time' is not a valid timestamp" in by_line[6]
@@ -152,7 +153,7 @@ def test_a_folder_of_bad_events_is_quarantined_row_by_row_and_reconciles(home, t
         ("events.csv", "", "raw_events", "empty"),
         ("events.csv", "event_id,event_at,user_id,event_type\n", "raw_events", "no data rows"),
         ("events.csv", "event_id,event_at,event_type\ne1,2026-09-01,view\n", "raw_events", "user_id"),
-        ("items.csv", "item_id,price\ni1,50\ni2,free\n", "items", "row 2: price: 'free' is not a valid number"),
+        ("items.csv", "item_id,price\ni1,50\ni2,free\n", "items", "line 3: price: 'free' is not a valid number"),
         ("users.csv", "user_id,signup_at\nu1,someday\n", "users", "signup_at: 'someday' is not a valid timestamp"),
     ],
     ids=["empty-events", "header-only-events", "events-missing-column", "items-bad-price", "users-bad-time"],

@@ -1,0 +1,47 @@
+"""The one list of model kinds: name -> class, read by the pipeline, `Recommender.load` and model storage.
+
+A saved model names its kind (e.g. "ease"); loading looks that name up here and nowhere else, so a
+file on disk can only ever select one of these classes, never make us import arbitrary code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+
+from recs_assets.models.als import ALSRecommender
+from recs_assets.models.bpr import BPRRecommender
+from recs_assets.models.ease import EASERecommender
+from recs_assets.models.item_knn import ItemKNNRecommender
+from recs_assets.models.popularity import PopularityRecommender
+from recs_assets.models.ranker import LightGBMRanker
+
+# The candidate generators, in the order the pipeline builds, reports and combines them.
+CANDIDATE_GENERATORS: tuple[type, ...] = (
+    PopularityRecommender,
+    ItemKNNRecommender,
+    EASERecommender,
+    ALSRecommender,
+    BPRRecommender,
+)
+
+REGISTRY: Mapping[str, type] = MappingProxyType({cls.name: cls for cls in (*CANDIDATE_GENERATORS, LightGBMRanker)})
+
+# Each model's name -> class, candidate generators only (what most callers iterate over).
+MODELS: Mapping[str, type] = MappingProxyType({cls.name: cls for cls in CANDIDATE_GENERATORS})
+
+
+def model_class(name: object) -> type:
+    """The class registered under `name`, or a ValueError listing the known names."""
+    cls = REGISTRY.get(name) if isinstance(name, str) else None
+    if cls is None:
+        raise ValueError(f"unknown model {name!r}; known models: {', '.join(REGISTRY)}")
+    return cls
+
+
+def registered_name(model: object) -> str:
+    """The registry name of a model instance (ValueError for a class that is not registered)."""
+    for name, cls in REGISTRY.items():
+        if type(model) is cls:
+            return name
+    raise ValueError(f"{type(model).__name__} is not a registered model; known models: {', '.join(REGISTRY)}")
