@@ -53,6 +53,18 @@ def run_everything(settings: Settings, *, quiet: bool = True, job_name: str | No
     return result, planned
 
 
+def skipped_checks(result, evaluated: set[str]) -> list[tuple[str, str]]:
+    """Checks that ran but reported nothing (Dagster shows them SKIPPED), with the reason they logged."""
+    import dagster as dg
+
+    reasons = {}
+    for entry in dg.DagsterInstance.get().all_logs(result.run_id):
+        message = entry.user_message or ""
+        if entry.step_key and message.startswith("skipped: "):
+            reasons[entry.step_key] = message.removeprefix("skipped: ")
+    return [(step, reason) for step, reason in sorted(reasons.items()) if step not in evaluated]
+
+
 def _headline(metadata) -> str:
     """What a person wants to see first: rows for a table; fit time and version for a model."""
     if "champion" in metadata:
@@ -113,9 +125,12 @@ def summarize(result, planned: list[str], settings: Settings, seconds: float, st
     checks = result.get_asset_check_evaluations()
     marks = [check_mark(c) for c in checks]
     counts = {mark: marks.count(mark) for mark in ("PASS", "SKIP", "WARN", "FAIL")}
+    counts["SKIP"] += len(skipped_checks(result, {c.check_name for c in checks}))
     lines += ["", "Checks: " + ", ".join(f"{n} {label}" for label, n in zip(("passed", "skipped", "warned", "failed"), counts.values()))]
     for check, mark in zip(checks, marks):
         lines.append(f"  {mark} {check.asset_key.to_user_string()}.{check.check_name}: {check.description or ''}")
+    for name, reason in skipped_checks(result, {c.check_name for c in checks}):
+        lines.append(f"  SKIP {name}: {reason}")
     fatal_checks = [c for c in checks if is_fatal(c, strict)]
     step_failures = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
     if step_failures:

@@ -23,6 +23,8 @@ import lightgbm as lgb
 import numpy as np
 import polars as pl
 
+from recs_assets.models.lists import candidates_from_lists, recommend_frame
+
 from recs_assets.models.inputs import list_length
 
 _SAVE_FORMAT = 1
@@ -57,29 +59,9 @@ def candidates(generators: Mapping[str, Any], user_ids: Sequence[str], n_per_gen
     Columns: user_id, item_id, then `<generator>_score` and `<generator>_rank` for each generator
     (null where that generator did not propose the item), and `n_generators` (how many proposed it).
     """
-    frames = []
-    for name, model in generators.items():
-        items, scores = model.recommend(list(user_ids), n_per_generator, exclude_seen=True)
-        n = items.shape[1]
-        frame = pl.DataFrame(
-            {
-                "user_id": np.repeat(np.asarray(user_ids, dtype=object), n),
-                "item_id": items.reshape(-1),
-                f"{name}_score": scores.reshape(-1).astype(np.float64),
-                f"{name}_rank": np.tile(np.arange(1, n + 1, dtype=np.int32), len(user_ids)),
-            },
-            schema={"user_id": pl.String, "item_id": pl.String, f"{name}_score": pl.Float64, f"{name}_rank": pl.Int32},
-        ).filter(pl.col("item_id").is_not_null())
-        frames.append(frame)
-    if not frames:
+    if not generators:
         raise ValueError("candidates need at least one generator")
-    union = frames[0]
-    for frame in frames[1:]:
-        union = union.join(frame, on=["user_id", "item_id"], how="full", coalesce=True)
-    rank_columns = [f"{name}_rank" for name in generators]
-    return union.with_columns(
-        pl.sum_horizontal(pl.col(c).is_not_null() for c in rank_columns).cast(pl.Int32).alias("n_generators")
-    ).sort(["user_id", "item_id"])
+    return candidates_from_lists({name: recommend_frame(model, user_ids, n_per_generator) for name, model in generators.items()})
 
 
 def ranking_features(

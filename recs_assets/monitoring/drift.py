@@ -1,294 +1,411 @@
-"""Drift and health measurements for monitoring. Pure: no Dagster; Evidently is imported lazily (it is slow).
+"""Drift: are users behaving differently lately, and are we recommending differently than last time?
 
-- `window_features`: per-user behaviour in a time window (rates, category mix, price level), comparable
-  between windows of different lengths because counts are per day of window.
-- `feature_drift`: Evidently `DataDriftPreset` on two feature frames.
-- `prediction_drift`: two recommendation snapshots compared (score KS, category mix TVD, coverage).
-- `serving_health`: latency percentiles and error rates from the API's request log.
+- `measure_feature_drift`: per-user behaviour in the latest window against earlier windows of the same
+  length (features from the feature store's SQL, see `window_features`), compared column by column with
+  Evidently's `DataDriftPreset`; fails when the share of drifted columns reaches the threshold. The same
+  threshold is handed to Evidently, so the HTML report and the check always agree.
+- `measure_prediction_drift`: two recommendation snapshots (score distribution KS, recommended
+  category mix TVD, catalogue coverage).
+
+Both return a `MonitorResult`: passed, failed, or skipped with the reason when there is nothing to
+compare (no timestamps, too little history, no previous snapshot). A column without data, or with one
+constant value, is left out with its reason rather than crashing Evidently. Evidently is imported lazily
+(it takes seconds), so importing this module stays cheap. Pure: no Dagster.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import json
+import html
 import math
-import re
+import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
-# Event types counted as the user's interest in an item (for the category mix).
-INTEREST_TYPES = ("view", "add_to_cart", "purchase", "rating", "play")
+from recs_assets.arguments import number_in
+from recs_assets.contract import EVENTS_SCHEMA, ITEMS_SCHEMA, conform
+from recs_assets.monitoring.result import MonitorResult
+from recs_assets.monitoring import window_features as windows
+from recs_assets.monitoring.window_features import (
+    CATEGORICAL_FEATURES,
+    MAX_CATEGORY_COLUMNS,
+    NOT_COMPARED,
+    NUMERICAL_FEATURES,
+    category_share_columns,
+    plan_windows,
+    top_category_over,
+    unavailable_features,
+)
+
+# Fewer users than this in a window and a drift verdict is noise, so the comparison is skipped.
+MIN_USERS_PER_SIDE = 30
+# Evidently switches from p-value tests to distances above 1,000 reference rows, whatever the size of
+# the current side. A stacked reference is large while a week of a small shop is not, and a distance
+# measured on 50 users is mostly sampling noise, so the switch is made on the smaller side instead.
+LARGE_SAMPLE_ROWS = 1000
+# Four weeks of 7-day windows: the recent normal, not the shop as it was months ago.
+REFERENCE_WINDOWS = 4
 
 
-def _category_column(category: str) -> str:
-    return "cat_share_" + re.sub(r"[^0-9a-zA-Z]+", "_", category).strip("_").lower()
+def drift_methods(
+    reference: pl.DataFrame, current: pl.DataFrame, numerical: Sequence[str], categorical: Sequence[str]
+) -> dict[str, str]:
+    """Evidently test per column: its own defaults, chosen by the smaller side's size.
 
-
-def _as_utc(value: dt.datetime | dt.date) -> dt.datetime:
-    if not isinstance(value, dt.datetime):
-        value = dt.datetime.combine(value, dt.time(), tzinfo=dt.timezone.utc)
-    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
-
-
-def feature_columns(items: pl.DataFrame) -> tuple[list[str], list[str]]:
-    """(numerical, categorical) columns produced by `window_features` for this catalogue."""
-    cats = sorted(c for c in items["category"].drop_nulls().unique().to_list())
-    numerical = ["events_per_day", "views_per_day", "purchases_per_day", "purchase_rate", "mean_price_viewed",
-                 "top_category_share", *(_category_column(c) for c in cats)]
-    return numerical, ["top_category"]
-
-
-def window_features(
-    events: pl.DataFrame, items: pl.DataFrame, start: dt.datetime | dt.date, end: dt.datetime | dt.date
-) -> pl.DataFrame:
-    """One row per user active in [start, end): activity per day of window, category mix, price level.
-
-    Columns: user_id, events_per_day, views_per_day, purchases_per_day, purchase_rate (purchases / views),
-    mean_price_viewed, top_category (the category of most of the user's interest events),
-    top_category_share, and `cat_share_<category>` for every catalogue category (shares sum to 1).
-    Rates rather than counts, so a 14-day window and a 7-day window are comparable.
+    Up to LARGE_SAMPLE_ROWS rows on the smaller side: K-S for numbers, chi-square (Z with two values)
+    for categories (p < 0.05 = drift); above: normed Wasserstein for numbers (Jensen-Shannon with at
+    most 5 distinct values) and Jensen-Shannon for categories (distance >= 0.1 = drift). Evidently
+    registers chi-square and Z for categories only, so a few-valued number gets K-S in small samples.
     """
-    start, end = _as_utc(start), _as_utc(end)
-    days = max((end - start).total_seconds() / 86_400, 1e-9)
-    window = events.filter((pl.col("event_at") >= start) & (pl.col("event_at") < end))
-    cats = sorted(items["category"].drop_nulls().unique().to_list())
-    numerical, _ = feature_columns(items)
-    activity = window.group_by("user_id").agg(
-        (pl.len() / days).alias("events_per_day"),
-        ((pl.col("event_type") == "view").sum() / days).alias("views_per_day"),
-        ((pl.col("event_type") == "purchase").sum() / days).alias("purchases_per_day"),
-        pl.col("price").filter(pl.col("event_type") == "view").mean().alias("mean_price_viewed"),
-    ).with_columns(
-        pl.when(pl.col("views_per_day") > 0)
-        .then(pl.col("purchases_per_day") / pl.col("views_per_day"))
-        .otherwise(0.0)
-        .alias("purchase_rate")
-    )
-    interest = (
-        window.filter(pl.col("event_type").is_in(INTEREST_TYPES) & pl.col("item_id").is_not_null())
-        .join(items.select("item_id", "category"), on="item_id", how="inner")
-        .group_by("user_id", "category")
-        .agg(pl.len().alias("n"))
-        .with_columns((pl.col("n") / pl.col("n").sum().over("user_id")).alias("share"))
-    )
-    top = (
-        interest.sort(["user_id", "share", "category"], descending=[False, True, False])
-        .group_by("user_id", maintain_order=True)
-        .first()
-        .select("user_id", pl.col("category").alias("top_category"), pl.col("share").alias("top_category_share"))
-    )
-    if interest.height:
-        shares = interest.pivot(on="category", index="user_id", values="share")
-    else:
-        shares = pl.DataFrame({"user_id": []}, schema={"user_id": pl.String})
-    for c in cats:
-        if c not in shares.columns:
-            shares = shares.with_columns(pl.lit(None, dtype=pl.Float64).alias(c))
-    shares = shares.select("user_id", *(pl.col(c).cast(pl.Float64).fill_null(0.0).alias(_category_column(c)) for c in cats))
-    out = activity.join(top, on="user_id", how="left").join(shares, on="user_id", how="left")
-    return out.select(
-        "user_id", *(pl.col(c).cast(pl.Float64) for c in numerical if c not in ("top_category_share",) and not c.startswith("cat_share_")),
-        "top_category", pl.col("top_category_share").cast(pl.Float64),
-        *(pl.col(_category_column(c)).fill_null(0.0) for c in cats),
-    ).sort("user_id")
+    small = min(reference.height, current.height) <= LARGE_SAMPLE_ROWS
+    methods = {}
+    for column in categorical:
+        n_values = pl.concat([reference[column].drop_nulls(), current[column].drop_nulls()]).n_unique()
+        methods[column] = ("chisquare" if n_values > 2 else "z") if small else "jensenshannon"
+    for column in numerical:
+        n_values = pl.concat([reference[column].drop_nulls(), current[column].drop_nulls()]).n_unique()
+        methods[column] = "ks" if small else ("jensenshannon" if n_values <= 5 else "wasserstein")
+    return methods
 
 
-def _is_p_value(method: str) -> bool:
-    return "p_value" in method.replace("-", "_").lower()
-
-
-def feature_drift(
+# ---------------------------------------------------------------------------------------------
+# Feature drift
+# ---------------------------------------------------------------------------------------------
+def usable_columns(
     reference: pl.DataFrame,
     current: pl.DataFrame,
-    columns: list[str],
-    report_path: Path | None = None,
-    drift_share: float = 0.5,
-    categorical: list[str] | None = None,
-) -> dict:
-    """Evidently `DataDriftPreset` over `columns` of two frames.
+    columns: Sequence[str],
+    unavailable: Mapping[str, str] | None = None,
+) -> tuple[list[str], dict[str, str]]:
+    """(columns Evidently can compare, {column: why it was left out}).
 
-    Per-column tests are Evidently's defaults (KS / chi-square or Z for <= 1000 rows, normed Wasserstein /
-    Jensen-Shannon above). Column types: `categorical` if given, else string/boolean columns are
-    categorical and the rest numerical. `dataset_drift` is share_drifted >= `drift_share`.
-    Returns {"drifted_columns", "share_drifted", "dataset_drift", "report", "columns": {col: {method,
-    score, threshold, drifted}}}; the HTML report is written to `report_path` when given.
+    Left out: what the dataset cannot have (`unavailable`, e.g. no prices), a column with no value on
+    one side, and a column with one constant value on both sides (nothing can drift).
     """
+    unavailable = dict(unavailable or {})
+    missing = [c for c in columns if c not in reference.columns or c not in current.columns]
+    if missing:
+        raise ValueError(f"columns missing from the reference or the current frame: {missing}")
+    keep: list[str] = []
+    dropped: dict[str, str] = {}
+    for column in columns:
+        ref, cur = reference[column], current[column]
+        if column in unavailable:
+            dropped[column] = unavailable[column]
+        elif ref.null_count() == ref.len():
+            dropped[column] = "no data in the reference windows"
+        elif cur.null_count() == cur.len():
+            dropped[column] = "no data in the current window"
+        else:
+            values = pl.concat([ref.drop_nulls(), cur.drop_nulls()]).unique()
+            if values.len() == 1:
+                dropped[column] = f"one constant value ({values[0]}) in both windows"
+            else:
+                keep.append(column)
+    return keep, dropped
+
+
+def compare_feature_frames(
+    reference: pl.DataFrame,
+    current: pl.DataFrame,
+    numerical: Sequence[str],
+    categorical: Sequence[str] = (),
+    *,
+    max_share_drifted: float,
+    report_path: Path | None = None,
+    unavailable: Mapping[str, str] | None = None,
+    report_notes: Sequence[str] = (),
+    what: str = "",
+) -> MonitorResult:
+    """Evidently `DataDriftPreset` over the usable columns of two frames; failed when share drifted >= threshold.
+
+    Per-column tests are Evidently's, chosen by `drift_methods` (p-value tests for small samples,
+    distances for large ones). `max_share_drifted` is also Evidently's `drift_share`, so its report and this
+    result use one rule. The HTML report (with `report_notes` on top: windows, threshold, left-out
+    columns) is written atomically to `report_path` when given. `what` names the comparison in the
+    description (e.g. the windows' dates).
+    """
+    max_share_drifted = number_in(max_share_drifted, "max_share_drifted", 0.0, 1.0, open_low=True)
+    columns = [*numerical, *categorical]
+    if not columns:
+        raise ValueError("compare_feature_frames needs at least one column")
+    keep, dropped = usable_columns(reference, current, columns, unavailable)
+    details = {"dropped_columns": dropped, "reference_rows": reference.height, "current_rows": current.height}
+    if reference.height == 0 or current.height == 0:
+        return MonitorResult.skip(f"no rows to compare (reference {reference.height}, current {current.height})", **details)
+    if not keep:
+        return MonitorResult.skip("no feature column has data on both sides: " + _reasons(dropped), **details)
+
     from evidently import DataDefinition, Dataset, Report
     from evidently.presets import DataDriftPreset
 
-    if not columns:
-        raise ValueError("feature_drift needs at least one column")
-    missing = [c for c in columns if c not in reference.columns or c not in current.columns]
-    if missing:
-        raise ValueError(f"columns missing from reference or current: {missing}")
-    if reference.height == 0 or current.height == 0:
-        raise ValueError(f"feature_drift needs rows on both sides; got reference {reference.height}, current {current.height}")
-    if categorical is None:
-        categorical = [c for c in columns if reference.schema[c] in (pl.String, pl.Boolean, pl.Categorical)]
-    numerical = [c for c in columns if c not in categorical]
-    definition = DataDefinition(numerical_columns=numerical, categorical_columns=[c for c in columns if c in categorical])
-    ref = Dataset.from_pandas(reference.select(columns).to_pandas(), data_definition=definition)
-    cur = Dataset.from_pandas(current.select(columns).to_pandas(), data_definition=definition)
-    snapshot = Report([DataDriftPreset(columns=columns, drift_share=drift_share)]).run(current_data=cur, reference_data=ref)
-    per_column: dict[str, dict] = {}
+    cat = [c for c in keep if c in categorical]
+    definition = DataDefinition(numerical_columns=[c for c in keep if c not in cat], categorical_columns=cat)
+    ref = Dataset.from_pandas(_to_pandas(reference, keep, cat), data_definition=definition)
+    cur = Dataset.from_pandas(_to_pandas(current, keep, cat), data_definition=definition)
+    methods = drift_methods(reference, current, [c for c in keep if c not in cat], cat)
+    preset = DataDriftPreset(columns=keep, drift_share=max_share_drifted, per_column_method=methods)
+    snapshot = Report([preset]).run(current_data=cur, reference_data=ref)
+    scores: dict[str, dict] = {}
     share = None
     for metric in snapshot.dict()["metrics"]:
         config = metric["config"]
         if config["type"].endswith(":ValueDrift"):
             method, threshold, score = config["method"], float(config["threshold"]), float(metric["value"])
             drifted = score < threshold if _is_p_value(method) else score >= threshold
-            per_column[config["column"]] = {"method": method, "score": score, "threshold": threshold, "drifted": bool(drifted)}
+            scores[config["column"]] = {"method": method, "score": score, "threshold": threshold, "drifted": bool(drifted)}
         elif config["type"].endswith(":DriftedColumnsCount"):
             share = float(metric["value"]["share"])
-    drifted_columns = [c for c in columns if per_column.get(c, {}).get("drifted")]
+    drifted_columns = [c for c in keep if scores.get(c, {}).get("drifted")]
     if share is None:
-        share = len(drifted_columns) / len(columns)
-    report = None
+        share = len(drifted_columns) / len(keep)
+    failed = share >= max_share_drifted
+    description = (
+        f"{share:.0%} of {len(keep)} feature columns drifted (threshold {max_share_drifted:.0%})"
+        + (f"; {what}" if what else "")
+        + (f"; drifted: {', '.join(drifted_columns)}" if drifted_columns else "")
+        + (f"; left out: {', '.join(dropped)}" if dropped else "")
+    )
+    written = None
     if report_path is not None:
-        report_path = Path(report_path)
-        report_path.parent.mkdir(parents=True, exist_ok=True)
-        snapshot.save_html(str(report_path))
-        report = str(report_path)
-    return {
-        "drifted_columns": drifted_columns,
-        "share_drifted": share,
-        "dataset_drift": bool(share >= drift_share),
-        "report": report,
-        "columns": per_column,
+        notes = [
+            *report_notes,
+            f"The check fails when {max_share_drifted:.0%} or more of the compared columns drift "
+            f"(Evidently drift share {max_share_drifted}); this time {share:.0%} of {len(keep)} drifted.",
+            *(f"Left out: {column}: {reason}." for column, reason in dropped.items()),
+        ]
+        written = _save_report(snapshot, Path(report_path), "Feature drift", notes)
+    return MonitorResult(
+        status="failed" if failed else "passed",
+        description=description,
+        values={
+            "share_drifted": share,
+            "max_share_drifted": max_share_drifted,
+            "columns_compared": len(keep),
+            "columns_drifted": len(drifted_columns),
+            "reference_rows": reference.height,
+            "current_rows": current.height,
+        },
+        details={**details, "drifted_columns": drifted_columns, "column_scores": scores},
+        report_path=written,
+    )
+
+
+def measure_feature_drift(
+    events: pl.DataFrame,
+    items: pl.DataFrame,
+    users: pl.DataFrame | None = None,
+    *,
+    window_days: int = 7,
+    max_share_drifted: float = 0.3,
+    report_path: Path | None = None,
+    interaction_params: Mapping[str, float | None] | None = None,
+    max_categories: int = MAX_CATEGORY_COLUMNS,
+    max_reference_windows: int | None = REFERENCE_WINDOWS,
+    min_users: int = MIN_USERS_PER_SIDE,
+) -> MonitorResult:
+    """Per-user behaviour in the latest `window_days` against the earlier windows of that length.
+
+    Skipped (with the reason) when the events have no timestamps, the history is shorter than two
+    windows, or a side has fewer than `min_users` active users. Features the dataset cannot have (no
+    prices, no categories, no views) and columns without variation are left out, each with its reason in
+    `details["dropped_columns"]`. The reference is the `max_reference_windows` windows before the
+    current one (None = all history). `interaction_params` are the feature store's weights ($w_view, ...).
+    """
+    events, items = conform(events, EVENTS_SCHEMA), conform(items, ITEMS_SCHEMA)
+    plan = plan_windows(events["event_at"], window_days, max_reference_windows)
+    if plan.skip_reason:
+        return MonitorResult.skip(plan.skip_reason, undated_events=plan.undated_events)
+    reference = windows.stacked_window_features(events, items, plan.reference, users, interaction_params)
+    current = windows.user_window_features(events, items, plan.current, users, interaction_params)
+    window_labels = {"current": plan.current.label, "reference": [w.label for w in plan.reference], "window_days": window_days}
+    n_ref, n_cur = reference.users.height, current.users.height
+    if n_cur < min_users or n_ref < min_users:
+        return MonitorResult.skip(
+            f"too few active users to compare: {n_cur} in the current window {plan.current.label}, "
+            f"{n_ref} user-windows in the reference {plan.reference_label} (need {min_users} on each side)",
+            windows=window_labels,
+        )
+    shares = category_share_columns(reference, current, max_categories)
+    keys = ["window_start", "user_id"]
+    ref_frame = top_category_over(reference.users, list(shares.columns.values())).join(shares.reference, on=keys, how="left")
+    cur_frame = top_category_over(current.users, list(shares.columns.values())).join(shares.current, on=keys, how="left")
+    unavailable = unavailable_features(events, items)
+    what = f"current {plan.current.label} vs reference {plan.reference_label} ({len(plan.reference)} window(s) of {window_days} days)"
+    notes = [
+        f"Current window: {plan.current.label} ({n_cur} active users). Reference: {len(plan.reference)} "
+        f"window(s) of {window_days} days, {plan.reference_label} ({n_ref} user-windows).",
+        "Features are per user and per window, from sql/user_features.sql and sql/user_category_affinity.sql "
+        "run on each window's events (cut-off = the window's end).",
+        *(f"Category shares leave out {group}: {reason}." for group, reason in shares.left_out.items()),
+        *(f"Not compared: {names}: {reason}." for names, reason in NOT_COMPARED.items()),
+    ]
+    if plan.undated_events:
+        notes.append(f"{plan.undated_events} event(s) without a timestamp are in no window.")
+    result = compare_feature_frames(
+        ref_frame,
+        cur_frame,
+        [*NUMERICAL_FEATURES, *shares.columns],
+        CATEGORICAL_FEATURES,
+        max_share_drifted=max_share_drifted,
+        report_path=report_path,
+        unavailable=unavailable,
+        report_notes=notes,
+        what=what,
+    )
+    details = {
+        **result.details,
+        "windows": window_labels,
+        "category_columns": shares.columns,
+        "categories_left_out": shares.left_out,
+        "not_compared": NOT_COMPARED,
+        "undated_events": plan.undated_events,
     }
+    return MonitorResult(result.status, result.description, result.values, details, result.report_path)
 
 
+# Tests whose score is a p-value (drift when below the threshold); the others are distances (drift at or above).
+P_VALUE_METHODS = frozenset({"ks", "chisquare", "z"})
+
+
+def _is_p_value(method: str) -> bool:
+    return method in P_VALUE_METHODS or "p_value" in method.replace("-", "_").lower()
+
+
+def _reasons(dropped: Mapping[str, str]) -> str:
+    return "; ".join(f"{column} ({reason})" for column, reason in dropped.items())
+
+
+def _to_pandas(frame: pl.DataFrame, columns: Sequence[str], categorical: Sequence[str]):
+    df = frame.select(columns).to_pandas()
+    for column in categorical:
+        # Evidently counts categories; a missing favourite is its own category, not a NaN it may choke on.
+        df[column] = df[column].astype(object).where(df[column].notna(), "(none)")
+    return df
+
+
+def _save_report(snapshot, path: Path, title: str, notes: Sequence[str]) -> str:
+    """Evidently's HTML with a header naming the windows and the threshold; written to a temp file, then renamed."""
+    banner = (
+        '<div style="font-family:sans-serif;padding:12px 16px;margin:8px;border:1px solid #ccc;border-radius:6px">'
+        f"<h2 style=\"margin:0 0 8px\">{html.escape(title)}</h2><ul>"
+        + "".join(f"<li>{html.escape(note)}</li>" for note in notes)
+        + "</ul></div>"
+    )
+    page = snapshot.get_html_str(as_iframe=False)
+    at = page.find("<body")
+    at = page.find(">", at) + 1 if at >= 0 else 0
+    page = page[:at] + banner + page[at:]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(page, encoding="utf-8")
+    tmp.replace(path)
+    return str(path)
+
+
+# ---------------------------------------------------------------------------------------------
+# Prediction drift
+# ---------------------------------------------------------------------------------------------
 def _category_mix(snapshot: pl.DataFrame, items: pl.DataFrame) -> dict[str, float]:
     joined = snapshot.select("item_id").join(items.select("item_id", "category"), on="item_id", how="left")
-    counts = joined.with_columns(pl.col("category").fill_null("<unknown>")).group_by("category").len()
+    counts = joined.with_columns(pl.col("category").fill_null("(unknown)")).group_by("category").len()
     total = counts["len"].sum()
     return {r["category"]: r["len"] / total for r in counts.iter_rows(named=True)} if total else {}
 
 
-def prediction_drift(previous: pl.DataFrame, current: pl.DataFrame, items: pl.DataFrame) -> dict:
-    """Two recommendation snapshots (user_id, item_id, rank, score) compared.
+def _models(snapshot: pl.DataFrame) -> list[str]:
+    if "model" not in snapshot.columns:
+        return []
+    return sorted(snapshot["model"].drop_nulls().unique().to_list())
 
-    - score_ks / score_ks_pvalue: two-sample KS on the score distributions (scipy.stats.ks_2samp);
-    - category_tvd: total variation distance (0..1) between the category mix of recommended items;
-    - coverage_previous / coverage_current: distinct recommended items / catalogue size (`items` rows),
-      coverage_change: relative change (current - previous) / previous (NaN when previous is 0).
-    Empty snapshots give NaN KS and TVD.
+
+def measure_prediction_drift(
+    previous: pl.DataFrame | None,
+    current: pl.DataFrame,
+    items: pl.DataFrame,
+    *,
+    max_score_ks: float = 0.2,
+    max_category_tvd: float = 0.15,
+    previous_label: str = "the previous snapshot",
+) -> MonitorResult:
+    """Two recommendation snapshots (user_id, item_id, rank, score[, model]) compared.
+
+    - score_ks: two-sample KS statistic of the score distributions; not measured when the snapshots
+      come from different models (their scores are not on one scale) or carry no scores;
+    - category_tvd: total variation distance (0..1) of the recommended category mix; not measured when
+      the items have no categories;
+    - coverage: distinct recommended items / catalogue size, for both (reported, not judged).
+    Failed when a measured value exceeds its threshold; skipped when there is no previous snapshot, a
+    snapshot is empty, or neither value can be measured.
     """
+    max_score_ks = number_in(max_score_ks, "max_score_ks", 0.0, 1.0)
+    max_category_tvd = number_in(max_category_tvd, "max_category_tvd", 0.0, 1.0)
+    if previous is None:
+        return MonitorResult.skip("no previous snapshot to compare with")
+    if previous.height == 0 or current.height == 0:
+        return MonitorResult.skip(f"nothing to compare: {previous_label} has {previous.height} rows, the current one {current.height}")
     from scipy.stats import ks_2samp
 
-    prev_scores = previous["score"].drop_nulls().cast(pl.Float64).to_numpy()
-    cur_scores = current["score"].drop_nulls().cast(pl.Float64).to_numpy()
-    if len(prev_scores) and len(cur_scores):
+    not_measured: dict[str, str] = {}
+    ks_stat = ks_p = math.nan
+    models_prev, models_cur = _models(previous), _models(current)
+    prev_scores = previous["score"].drop_nulls().cast(pl.Float64).to_numpy() if "score" in previous.columns else np.array([])
+    cur_scores = current["score"].drop_nulls().cast(pl.Float64).to_numpy() if "score" in current.columns else np.array([])
+    if models_prev and models_cur and models_prev != models_cur:
+        not_measured["score_ks"] = (
+            f"the model changed ({', '.join(models_prev)} -> {', '.join(models_cur)}): scores of different models are not on one scale"
+        )
+    elif not len(prev_scores) or not len(cur_scores):
+        not_measured["score_ks"] = "a snapshot has no scores"
+    else:
         ks = ks_2samp(prev_scores, cur_scores)
         ks_stat, ks_p = float(ks.statistic), float(ks.pvalue)
+    tvd = math.nan
+    mix_prev = mix_cur = {}
+    if "category" not in items.columns or items["category"].null_count() == items.height:
+        not_measured["category_tvd"] = "the items have no categories"
     else:
-        ks_stat = ks_p = math.nan
-    mix_prev, mix_cur = _category_mix(previous, items), _category_mix(current, items)
-    if mix_prev and mix_cur:
+        mix_prev, mix_cur = _category_mix(previous, items), _category_mix(current, items)
         tvd = 0.5 * sum(abs(mix_prev.get(c, 0.0) - mix_cur.get(c, 0.0)) for c in set(mix_prev) | set(mix_cur))
-    else:
-        tvd = math.nan
     n_catalogue = max(items.height, 1)
-    cov_prev = previous["item_id"].n_unique() / n_catalogue
-    cov_cur = current["item_id"].n_unique() / n_catalogue
-    return {
+    cov_prev, cov_cur = previous["item_id"].n_unique() / n_catalogue, current["item_id"].n_unique() / n_catalogue
+    values = {
         "score_ks": ks_stat,
         "score_ks_pvalue": ks_p,
+        "max_score_ks": max_score_ks,
         "score_mean_previous": float(np.mean(prev_scores)) if len(prev_scores) else math.nan,
         "score_mean_current": float(np.mean(cur_scores)) if len(cur_scores) else math.nan,
         "category_tvd": float(tvd),
-        "category_mix_previous": dict(sorted(mix_prev.items())),
-        "category_mix_current": dict(sorted(mix_cur.items())),
+        "max_category_tvd": max_category_tvd,
         "coverage_previous": cov_prev,
         "coverage_current": cov_cur,
-        "coverage_change": (cov_cur - cov_prev) / cov_prev if cov_prev else math.nan,
         "rows_previous": previous.height,
         "rows_current": current.height,
     }
-
-
-def _parse_time(value) -> dt.datetime | None:
-    if not value:
-        return None
-    try:
-        parsed = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
-
-
-def serving_health(request_log_path: Path, since: dt.datetime | None = None) -> dict:
-    """Latency and error rates from the API's JSON-lines request log.
-
-    Each line: time (or `ts`, as the API writes it), method, path, status, latency_ms, model_version,
-    source. Only requests at or after `since` count when it is given (lines without a parseable time are
-    then skipped). Percentiles are numpy's linear interpolation, in ms. Error rate: status >= 500;
-    client error rate: 400 <= status < 500. Malformed lines are counted in `malformed_lines` and skipped.
-    A missing or empty log gives requests 0, NaN latencies and NaN rates.
-    """
-    path = Path(request_log_path)
-    since = _as_utc(since) if since is not None else None
-    latencies: list[float] = []
-    statuses: list[int] = []
-    malformed = 0
-    if path.exists():
-        with open(path, encoding="utf-8") as fh:
-            for line in fh:
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                    status = int(record["status"])
-                    latency = float(record["latency_ms"])
-                except (ValueError, KeyError, TypeError):
-                    malformed += 1
-                    continue
-                if since is not None:
-                    at = _parse_time(record.get("time", record.get("ts")))
-                    if at is None or at < since:
-                        continue
-                latencies.append(latency)
-                statuses.append(status)
-    n = len(statuses)
-    lat = np.asarray(latencies, dtype=np.float64)
-    st = np.asarray(statuses, dtype=np.int64)
-    pct = (lambda q: float(np.percentile(lat, q))) if n else (lambda q: math.nan)
-    return {
-        "requests": n,
-        "p50_ms": pct(50),
-        "p95_ms": pct(95),
-        "p99_ms": pct(99),
-        "errors": int((st >= 500).sum()),
-        "error_rate": float((st >= 500).mean()) if n else math.nan,
-        "client_errors": int(((st >= 400) & (st < 500)).sum()),
-        "client_error_rate": float(((st >= 400) & (st < 500)).mean()) if n else math.nan,
-        "malformed_lines": malformed,
+    details = {
+        "not_measured": not_measured,
+        "category_mix_previous": dict(sorted(mix_prev.items())),
+        "category_mix_current": dict(sorted(mix_cur.items())),
+        "previous": previous_label,
     }
-
-
-def stacked_window_features(
-    events: pl.DataFrame,
-    items: pl.DataFrame,
-    start: dt.datetime | dt.date,
-    end: dt.datetime | dt.date,
-    window_days: float,
-) -> pl.DataFrame:
-    """`window_features` of consecutive `window_days` windows ending at `end` (going back to `start`), stacked.
-
-    The reference for a drift comparison against one latest window: per-user features depend on window
-    length (a user seen in a short window looks busier per day and more single-minded), so the training
-    period is cut into windows as long as the current one. A leftover shorter than a window at the start is
-    dropped. Column `window_start` says which window a row came from.
-    """
-    start, end = _as_utc(start), _as_utc(end)
-    step = dt.timedelta(days=window_days)
-    frames = []
-    hi = end
-    while hi - step >= start:
-        frames.append(window_features(events, items, hi - step, hi).with_columns(pl.lit(hi - step).alias("window_start")))
-        hi -= step
-    if not frames:
-        return window_features(events, items, start, end).with_columns(pl.lit(start).alias("window_start"))
-    return pl.concat(frames[::-1])
+    measured = []
+    over = []
+    if not math.isnan(ks_stat):
+        measured.append(f"score KS {ks_stat:.3f} (threshold {max_score_ks})")
+        if ks_stat > max_score_ks:
+            over.append("scores")
+    if not math.isnan(tvd):
+        measured.append(f"category TVD {tvd:.3f} (threshold {max_category_tvd})")
+        if tvd > max_category_tvd:
+            over.append("category mix")
+    if not measured:
+        return MonitorResult.skip("nothing comparable: " + _reasons(not_measured), **details)
+    description = (
+        (f"drifted: {', '.join(over)}; " if over else "")
+        + ", ".join(measured)
+        + f", coverage {cov_prev:.1%} -> {cov_cur:.1%}; vs {previous_label}"
+        + (f"; not measured: {_reasons(not_measured)}" if not_measured else "")
+    )
+    return MonitorResult("failed" if over else "passed", description, values, details)

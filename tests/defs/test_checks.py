@@ -13,7 +13,7 @@ from recs_assets.defs.ingest import items_match_schema, users_match_schema
 from recs_assets.validation.quarantine import split_events
 from recs_assets.validation.schemas import events_schema
 from resources.marketplace_source import MarketplaceSource
-from tests.test_quarantine import raw_batch
+from tests.validation.test_quarantine import raw_batch
 
 ITEMS = pl.DataFrame(
     {"item_id": ["i1", "i2"], "title": ["A", "B"], "category": ["rpg", "rpg"], "brand": [None, None],

@@ -6,7 +6,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from recs_assets.evaluation.holdout import holdout_metrics, holdout_truth
+from recs_assets.models.lists import recommend_frame
+from recs_assets.training.splits import holdout_truth
 from recs_assets.evaluation.metrics import evaluate
 from recs_assets.features import DEFAULT_INTERACTION_PARAMS
 from recs_assets.models import MODELS, ItemKNNRecommender, PopularityRecommender
@@ -130,7 +131,8 @@ def test_the_ranker_beats_its_best_input_on_held_out_data(simulated_market):
     known = features_at(split.train, m.events, m.items, m.users, split.cutoff, weights)
     generators = {n: fit_generator(cls(), known["interactions"], known["item_features"]) for n, cls in MODELS.items()}
     truth = holdout_truth(split)
-    inputs = {name: holdout_metrics(model, truth, 10)["ndcg@10"] for name, model in generators.items()}
+    test_users = truth["user_id"].unique().sort().to_list()
+    inputs = {name: evaluate(recommend_frame(model, test_users, 10), truth, 10)["ndcg@10"] for name, model in generators.items()}
     ranker = LightGBMRanker().fit(lessons)
     ranked = rank_for_users(ranker, generators, truth["user_id"].unique().sort().to_list(), known, n_candidates=50, N=10)
     ndcg = evaluate(ranked, truth, 10)["ndcg@10"]
@@ -139,7 +141,7 @@ def test_the_ranker_beats_its_best_input_on_held_out_data(simulated_market):
 
 
 def test_the_pipeline_evaluation_grades_every_generator_and_the_ranker_on_one_split():
-    from recs_assets.evaluation.pipeline_eval import evaluate_pipeline
+    from recs_assets.evaluation.pipeline import evaluate_pipeline
 
     m = simulate(SimulatorConfig(n_users=300, n_items=150, n_days=24, seed=3))
     split = make_split(m.events, "temporal", test_days=7)

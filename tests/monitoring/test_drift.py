@@ -1,0 +1,248 @@
+"""Feature drift (Evidently on per-user window features) and prediction drift (two recommendation snapshots).
+
+Evidently takes seconds to import and about a second per report, so the tests that run it are slow.
+The hand-made shops (conftest) repeat one week exactly, so no column may drift unless the last week is
+shifted; the simulator tests use its preference shift: from day 14 users' category tastes are redrawn.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.util
+
+import numpy as np
+import polars as pl
+import pytest
+
+from recs_assets.monitoring.drift import (
+    compare_feature_frames,
+    drift_methods,
+    measure_feature_drift,
+    measure_prediction_drift,
+    usable_columns,
+)
+from recs_assets.sources.simulator import SimulatorConfig, simulate
+from tests.monitoring.conftest import shop_events, shop_items, shop_users
+
+_no_evidently = pytest.mark.skipif(importlib.util.find_spec("evidently") is None, reason="evidently is not installed")
+
+
+def runs_evidently(test):
+    """Slow (Evidently takes seconds to import), and skipped where it is not installed."""
+    return pytest.mark.slow(_no_evidently(test))
+
+
+# ---------------------------------------------------------------------------------------------
+# Which columns can be compared, and with which test
+# ---------------------------------------------------------------------------------------------
+def test_columns_without_data_or_variation_are_left_out_with_the_reason():
+    reference = pl.DataFrame({"a": [1.0, 2.0], "b": [None, None], "c": [0.0, 0.0], "d": [1.0, 1.0], "e": ["x", "y"]})
+    current = pl.DataFrame({"a": [3.0, None], "b": [1.0, 2.0], "c": [0.0, 0.0], "d": [None, None], "e": ["x", "x"]})
+    keep, dropped = usable_columns(reference, current, ["a", "b", "c", "d", "e"], {"a": "no prices"})
+    assert keep == ["e"]
+    assert dropped == {
+        "a": "no prices",
+        "b": "no data in the reference windows",
+        "c": "one constant value (0.0) in both windows",
+        "d": "no data in the current window",
+    }
+    with pytest.raises(ValueError, match=r"missing .*\['zz'\]"):
+        usable_columns(reference, current, ["a", "zz"])
+
+
+def test_small_samples_get_p_value_tests_and_large_ones_distances():
+    small = pl.DataFrame({"x": np.arange(50, dtype=float), "few": [0.0, 1.0] * 25, "cat": ["a", "b"] * 25})
+    assert drift_methods(small, small, ["x", "few"], ["cat"]) == {"x": "ks", "few": "ks", "cat": "z"}
+    big = pl.DataFrame({"x": np.arange(2000, dtype=float), "few": [0.0, 1.0] * 1000, "cat": ["a", "b", "c", "d"] * 500})
+    assert drift_methods(big, big, ["x", "few"], ["cat"]) == {"x": "wasserstein", "few": "jensenshannon", "cat": "jensenshannon"}
+    # the smaller side decides: a big stacked reference against a small current window is a small sample
+    assert drift_methods(big, small, ["x"], [])["x"] == "ks"
+
+
+def test_nothing_left_to_compare_is_a_skip_not_a_crash():
+    frame = pl.DataFrame({"price_level": [None, None], "rate": [1.0, 1.0]})
+    result = compare_feature_frames(frame, frame, ["price_level", "rate"], max_share_drifted=0.3)
+    assert result.skipped and result.description.startswith("no feature column has data on both sides")
+    assert set(result.details["dropped_columns"]) == {"price_level", "rate"}
+
+
+@pytest.mark.parametrize("bad", [0.0, 1.5, -0.1, float("nan")])
+def test_the_threshold_must_be_a_share(bad):
+    frame = pl.DataFrame({"a": [1.0, 2.0]})
+    with pytest.raises(ValueError, match="max_share_drifted"):
+        compare_feature_frames(frame, frame, ["a"], max_share_drifted=bad)
+
+
+# ---------------------------------------------------------------------------------------------
+# Skipped, with the reason, when there is nothing to compare
+# ---------------------------------------------------------------------------------------------
+def test_no_timestamps_skips_drift_with_the_reason():
+    result = measure_feature_drift(shop_events(dated=False), shop_items())
+    assert result.skipped and not result.passed
+    assert result.description == "events have no timestamps, so there are no time windows to compare"
+    assert result.details["undated_events"] == shop_events(dated=False).height
+
+
+def test_too_little_history_or_too_few_users_skips():
+    one_week = measure_feature_drift(shop_events(weeks=1), shop_items())
+    assert one_week.skipped and one_week.description.startswith("not enough history")
+    few = measure_feature_drift(shop_events(n_users=10), shop_items(), shop_users(10))
+    assert few.skipped and few.description.startswith("too few active users to compare: 10 in the current window")
+    assert few.details["windows"]["current"] == "2026-09-14..2026-09-20"
+
+
+# ---------------------------------------------------------------------------------------------
+# Every shape of dataset: a repeated week never drifts, missing data is named, nothing crashes
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("shape", "events", "items", "dropped"),
+    [
+        ("no prices", dict(prices=False), dict(prices=False),
+         {"price_level": "no prices: neither the events nor the items carry one"}),
+        ("no categories", dict(), dict(categories=False),
+         {"top_category": "the items have no categories", "top_category_share": "the items have no categories"}),
+        ("ratings only", dict(event_types=("rating",), prices=False, sessions=False), dict(prices=False),
+         {"cart_rate": "no view events, and cart and purchase rates are per view",
+          "purchase_rate": "no view events, and cart and purchase rates are per view",
+          "price_level": "no prices: neither the events nor the items carry one",
+          # one rating per visit (a user-day, without session ids): every visit lasts 0 s
+          "avg_session_seconds": "one constant value (0.0) in both windows"}),
+    ],
+)
+@runs_evidently
+def test_each_dataset_shape_is_compared_on_the_columns_it_has(shape, events, items, dropped, tmp_path):
+    result = measure_feature_drift(shop_events(**events), shop_items(**items), report_path=tmp_path / "drift.html")
+    assert result.passed, result.description
+    assert result.values["share_drifted"] == 0.0 and result.details["drifted_columns"] == []
+    got = {c: r for c, r in result.details["dropped_columns"].items() if c in dropped}
+    assert got == dropped
+    # every user loves one category, so top_category_share is 1.0 everywhere
+    assert result.details["dropped_columns"].get("top_category_share") in (
+        "one constant value (1.0) in both windows", "the items have no categories")
+    compared = set(result.details["column_scores"])
+    assert not compared & set(result.details["dropped_columns"])
+    assert (tmp_path / "drift.html").exists()
+    if shape == "no categories":
+        assert not any(c.startswith("share_") for c in compared)
+    else:
+        assert {"share_rpg", "share_puzzle", "share_racing"} <= compared
+
+
+@runs_evidently
+def test_a_shift_in_the_category_mix_fails_and_names_the_columns():
+    result = measure_feature_drift(shop_events(n_users=90, shift_last_week=True), shop_items())
+    assert result.failed, result.description
+    assert {"top_category", "share_rpg", "share_puzzle", "price_level"} <= set(result.details["drifted_columns"])
+    # behaviour that did not change does not drift
+    assert not {"frequency", "cart_rate", "avg_session_events"} & set(result.details["drifted_columns"])
+    assert result.values["share_drifted"] == pytest.approx(result.values["columns_drifted"] / result.values["columns_compared"])
+    assert result.values["share_drifted"] >= 0.3
+    # the same data passes with a threshold above what was measured
+    lenient = measure_feature_drift(shop_events(n_users=90, shift_last_week=True), shop_items(), max_share_drifted=0.9)
+    assert lenient.passed and lenient.values["share_drifted"] == result.values["share_drifted"]
+
+
+# ---------------------------------------------------------------------------------------------
+# The simulator: its preference shift is caught, the same world without it is not flagged
+# ---------------------------------------------------------------------------------------------
+START = dt.date(2026, 9, 1)
+SHIFT_DAY, N_DAYS = 14, 21
+
+
+@pytest.fixture(scope="module")
+def worlds():
+    def world(shift):
+        config = SimulatorConfig(
+            n_users=1500, n_items=600, n_days=N_DAYS, preference_shift_day=SHIFT_DAY if shift else None, shift_strength=1.0
+        )
+        return simulate(config)
+
+    return {"shifted": world(True), "unshifted": world(False)}
+
+
+@runs_evidently
+def test_the_simulated_preference_shift_fails_and_the_stationary_world_passes(worlds, tmp_path):
+    shifted, unshifted = worlds["shifted"], worlds["unshifted"]
+    report = tmp_path / "reports" / "feature_drift.html"
+    moved = measure_feature_drift(shifted.events, shifted.items, shifted.users, report_path=report)
+    still = measure_feature_drift(unshifted.events, unshifted.items, unshifted.users)
+    assert moved.failed and moved.values["share_drifted"] >= 0.3, moved.description
+    assert "top_category" in moved.details["drifted_columns"]
+    assert any(c.startswith("share_") for c in moved.details["drifted_columns"])
+    assert still.passed and still.values["share_drifted"] < 0.3, still.description
+    assert moved.details["windows"] == {
+        "current": "2026-09-15..2026-09-21",
+        "reference": ["2026-09-01..2026-09-07", "2026-09-08..2026-09-14"],
+        "window_days": 7,
+    }
+    assert "current 2026-09-15..2026-09-21 vs reference 2026-09-01..2026-09-14" in moved.description
+    assert "threshold 30%" in moved.description
+    # the HTML report states the windows and uses the check's threshold, not Evidently's default 0.5
+    page = report.read_text(encoding="utf-8")
+    assert moved.report_path == str(report) and still.report_path is None
+    assert "Current window: 2026-09-15..2026-09-21" in page and "2026-09-01..2026-09-14" in page
+    assert "Dataset drift detection threshold is 0.3" in page and "threshold is 0.5" not in page
+    assert not list(report.parent.glob(".*tmp*"))  # written atomically, no temp file left
+
+
+# ---------------------------------------------------------------------------------------------
+# Prediction drift
+# ---------------------------------------------------------------------------------------------
+ITEMS = pl.DataFrame({"item_id": [f"i{j}" for j in range(40)], "category": ["rpg"] * 20 + ["puzzle"] * 20})
+
+
+def _snapshot(seed: int, category_items: list[str], score_shift: float = 0.0, model: str | None = "ranker_model") -> pl.DataFrame:
+    rng = np.random.default_rng(seed)
+    rows = []
+    for u in range(100):
+        chosen = rng.choice(category_items, size=10, replace=False)
+        scores = np.sort(rng.normal(1.0 + score_shift, 0.3, size=10))[::-1]
+        rows += [(f"u{u}", str(i), r + 1, float(s)) for r, (i, s) in enumerate(zip(chosen, scores))]
+    snap = pl.DataFrame(rows, schema=["user_id", "item_id", "rank", "score"], orient="row")
+    return snap.with_columns(pl.lit(model).alias("model")) if model else snap
+
+
+def test_identical_snapshots_do_not_drift():
+    snap = _snapshot(1, ITEMS["item_id"].to_list())
+    result = measure_prediction_drift(snap, snap, ITEMS, previous_label="recommendation_snapshot-1.parquet")
+    assert result.passed
+    assert result.values["score_ks"] == 0.0 and result.values["category_tvd"] == 0.0
+    assert result.values["coverage_previous"] == result.values["coverage_current"] == 1.0
+    assert result.description.endswith("vs recommendation_snapshot-1.parquet")
+
+
+def test_shifted_scores_and_categories_drift():
+    before = _snapshot(1, ITEMS["item_id"].to_list())
+    after = _snapshot(2, ITEMS["item_id"].to_list()[:20], score_shift=0.5)  # rpg only, higher scores
+    result = measure_prediction_drift(before, after, ITEMS)
+    assert result.failed and result.description.startswith("drifted: scores, category mix")
+    assert result.values["score_ks"] > 0.5
+    assert result.values["category_tvd"] == pytest.approx(result.details["category_mix_previous"]["puzzle"])
+    assert result.values["coverage_current"] == 0.5
+
+
+def test_no_previous_snapshot_or_an_empty_one_is_a_skip():
+    snap = _snapshot(1, ITEMS["item_id"].to_list())
+    first = measure_prediction_drift(None, snap, ITEMS)
+    assert first.skipped and first.description == "no previous snapshot to compare with"
+    empty = measure_prediction_drift(snap.head(0), snap, ITEMS)
+    assert empty.skipped and "0 rows" in empty.description
+
+
+def test_scores_of_a_different_model_are_not_compared():
+    before = _snapshot(1, ITEMS["item_id"].to_list(), model="popularity_model")
+    after = _snapshot(2, ITEMS["item_id"].to_list(), score_shift=5.0)
+    result = measure_prediction_drift(before, after, ITEMS)
+    assert result.passed and result.values["score_ks"] is None  # NaN stored as None
+    assert "model changed (popularity_model -> ranker_model)" in result.details["not_measured"]["score_ks"]
+
+
+def test_without_categories_only_scores_are_judged_and_with_neither_it_skips():
+    no_categories = ITEMS.with_columns(pl.lit(None, dtype=pl.String).alias("category"))
+    before, after = _snapshot(1, ITEMS["item_id"].to_list()), _snapshot(2, ITEMS["item_id"].to_list(), score_shift=0.5)
+    scores_only = measure_prediction_drift(before, after, no_categories)
+    assert scores_only.failed and "category_tvd (the items have no categories)" in scores_only.description
+    other_model = after.with_columns(pl.lit("ease_model").alias("model"))
+    nothing = measure_prediction_drift(before, other_model, no_categories)
+    assert nothing.skipped and nothing.description.startswith("nothing comparable")
+    assert nothing.details["not_measured"]["category_tvd"] == "the items have no categories"
