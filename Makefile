@@ -12,7 +12,7 @@ export DAGSTER_HOME := $(RECS_HOME)/dagster
 # implicit and numpy oversubscribe 2 cores with their own thread pools otherwise.
 export OPENBLAS_NUM_THREADS ?= 1
 
-.PHONY: install run test ui mlflow serve clean benchmark-ingest benchmark-train benchmark-serve
+.PHONY: install run test test-fast ui mlflow serve clean benchmark-ingest benchmark-train benchmark-serve benchmark-catalogue real-data-shapes
 
 install: $(STAMP)
 
@@ -24,8 +24,11 @@ $(STAMP): pyproject.toml constraints.txt
 run: install  ## materialise the whole asset graph headless and print a summary
 	$(PY) -m recs_assets.cli run
 
-test: install  ## run the test suite (never writes into the checkout)
+test: install  ## run the whole test suite (never writes into the checkout); CI runs this
 	$(PY) -m pytest
+
+test-fast: install  ## the inner loop: every test but the slow ones (whole-graph runs, real datasets)
+	$(PY) -m pytest -m "not slow" -q
 
 ui: install  ## the Dagster UI on the same instance `make run` writes to
 	$(PY) -m recs_assets.cli prepare
@@ -44,6 +47,12 @@ benchmark-train: install  ## fit time and peak memory of every model on ml-100k 
 
 benchmark-serve: install  ## API latency and throughput on loopback vs a bare FastAPI endpoint; snapshot build time
 	$(PY) benchmarks/serve.py
+
+benchmark-catalogue: install  ## make-run time and peak memory at 5k, 50k and 200k items; model fit/recommend at each size
+	$(PY) benchmarks/catalogue.py
+
+real-data-shapes: install  ## write reshaped real datasets (anonymous, untimed, large catalogue, no prices, quirky files) under SHAPES_DIR
+	$(PY) benchmarks/real_data_shapes.py --out $(or $(SHAPES_DIR),$(RECS_HOME)/shapes)
 
 benchmark-ingest: install  ## ingest throughput and peak memory at 1M and 10M simulated events
 	$(PY) benchmarks/ingest.py

@@ -46,6 +46,8 @@ def run_everything(settings: Settings, *, quiet: bool = True, job_name: str | No
         tags = {"dagster/asset_partition_range_start": keys[0], "dagster/asset_partition_range_end": keys[-1]}
     # The full event log is in the UI; the console shows only the summary below.
     run_config = {"loggers": {"console": {"config": {"log_level": "CRITICAL" if quiet else "INFO"}}}}
+    if settings.protocol:
+        run_config["ops"] = {"train_test_split": {"config": {"protocol": settings.protocol}}}
     result = job.execute_in_process(
         instance=dg.DagsterInstance.get(), tags=tags, run_config=run_config, raise_on_error=False
     )

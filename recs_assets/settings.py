@@ -64,6 +64,8 @@ class Settings:
     sim_days: int = 30
     sim_start_date: date = date(2026, 9, 1)
     sim_shift_day: int | None = None
+    # The evaluation protocol for `make run` (train_test_split's run config); None = chosen from the data.
+    protocol: str | None = None
     # The recommendation API (`python -m recs_assets.serving`): loopback port, how often it looks for
     # new snapshots and flushes its request log (seconds), and uvicorn's log level.
     api_port: int = 8000
@@ -74,6 +76,11 @@ class Settings:
     def __post_init__(self) -> None:
         if self.source not in SOURCES:
             raise ValueError(f"RECS_SOURCE must be one of {', '.join(SOURCES)}; got {self.source!r}")
+        protocols = ("auto", "temporal", "temporal_quantile", "leave_last_out", "random", "none")
+        if self.protocol is not None and self.protocol not in protocols:
+            raise ValueError(f"RECS_PROTOCOL must be one of {', '.join(protocols)}; got {self.protocol!r}")
+        if self.home.exists() and not self.home.is_dir():
+            raise ValueError(f"RECS_HOME must be a folder; {self.home} is a file")
         if self.sim_preset not in ("games", "fashion"):
             raise ValueError(f"RECS_SIM_PRESET must be games or fashion; got {self.sim_preset!r}")
         if self.source != "simulator" and self.data_dir is None:
@@ -107,6 +114,7 @@ class Settings:
             sim_days=_int(env, "RECS_SIM_DAYS", cls.sim_days, minimum=1),
             sim_start_date=start_date,
             sim_shift_day=_int(env, "RECS_SIM_SHIFT_DAY", None),
+            protocol=env.get("RECS_PROTOCOL", "").strip() or None,
             api_port=_int(env, "RECS_API_PORT", cls.api_port, minimum=1),
             api_reload_interval=_float(env, "RECS_API_RELOAD_INTERVAL", cls.api_reload_interval),
             api_log_flush_interval=_float(env, "RECS_API_LOG_FLUSH_INTERVAL", cls.api_log_flush_interval),

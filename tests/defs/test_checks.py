@@ -59,9 +59,10 @@ def test_dimension_checks_catch_duplicate_ids_and_negative_prices():
 
 def test_reconciliation_passes_and_fails_when_a_row_goes_missing(staged):
     raw, split = staged
-    result = events_reconcile_with_raw(raw_events=raw, events=split.clean, events_quarantine=split.quarantine)
-    assert result.passed and result.description == "raw 4 = clean 2 + quarantined 2 + duplicates 0"
-    lost = events_reconcile_with_raw(raw_events=raw, events=split.clean.head(1), events_quarantine=split.quarantine)
+    source = MarketplaceSource(kind="simulator")
+    result = events_reconcile_with_raw(source=source, raw_events=raw, events=split.clean, events_quarantine=split.quarantine)
+    assert result.passed and result.description.startswith("raw 4 = clean 2 + quarantined 2 + duplicates 0")
+    lost = events_reconcile_with_raw(source=source, raw_events=raw, events=split.clean.head(1), events_quarantine=split.quarantine)
     assert not lost.passed and "e2" in lost.description
 
 

@@ -11,7 +11,7 @@ from recs_assets.settings import Settings
 def test_defaults_run_the_simulator_in_the_checkouts_home():
     settings = Settings.from_env({})
     assert settings.source == "simulator" and settings.data_dir is None
-    assert settings.home == Path(__file__).resolve().parents[1] / ".recs_home"
+    assert settings.home == Path(__file__).resolve().parents[2] / ".recs_home"
     assert (settings.sim_users, settings.sim_days, settings.sim_preset) == (10_000, 30, "games")
 
 
@@ -55,3 +55,17 @@ def test_a_missing_dataset_folder_is_reported_without_a_traceback(home, monkeypa
     assert main(["run"]) == 1
     captured = capsys.readouterr()
     assert "u.data" in captured.out + captured.err and "Traceback" not in captured.out + captured.err
+
+
+def test_a_home_that_is_a_file_and_an_unknown_protocol_are_refused_in_one_line(tmp_path):
+    import pytest
+
+    from recs_assets.settings import Settings
+
+    afile = tmp_path / "home.txt"
+    afile.write_text("not a folder")
+    with pytest.raises(ValueError, match="RECS_HOME must be a folder"):
+        Settings.from_env({"RECS_HOME": str(afile)})
+    with pytest.raises(ValueError, match="RECS_PROTOCOL must be one of"):
+        Settings.from_env({"RECS_HOME": str(tmp_path), "RECS_PROTOCOL": "yesterday"})
+    assert Settings.from_env({"RECS_HOME": str(tmp_path), "RECS_PROTOCOL": "temporal"}).protocol == "temporal"
