@@ -91,19 +91,19 @@ def test_split_is_frozen_and_describes_itself(toy):
 
 
 # --- the held-out truth and evaluable users ---------------------------------------------------------
-def test_truth_leaves_out_items_interacted_with_in_training_but_not_items_only_shown():
+def test_truth_leaves_out_every_item_the_user_met_in_training_shown_items_included():
     events = events_frame(
         [
             {"event_at": at(1), "user_id": "u1", "item_id": "a", "event_type": "view"},
             {"event_at": at(2), "user_id": "u1", "item_id": "b", "event_type": "impression"},
             {"event_at": at(8), "user_id": "u1", "item_id": "a", "event_type": "purchase"},  # seen: not truth
-            {"event_at": at(8), "user_id": "u1", "item_id": "b", "event_type": "view"},  # only shown: truth
+            {"event_at": at(8), "user_id": "u1", "item_id": "b", "event_type": "view"},  # shown in training: not truth
             {"event_at": at(9), "user_id": "u1", "item_id": "c", "event_type": "view"},
             {"event_at": at(9), "user_id": "u1", "item_id": "c", "event_type": "add_to_cart"},  # one pair
         ]
     )
     split = temporal_split(events, test_days=3)
-    assert split.truth.rows() == [("u1", "b"), ("u1", "c")]
+    assert split.truth.rows() == [("u1", "c")]
     assert split.truth is split.truth  # computed once per split
 
 
