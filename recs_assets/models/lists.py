@@ -19,8 +19,9 @@ def recommendations_frame(user_ids: Sequence[str], item_ids: np.ndarray, scores:
     n = item_ids.shape[1] if item_ids.ndim == 2 else 0
     return pl.DataFrame(
         {
-            "user_id": np.repeat(np.asarray(list(user_ids), dtype=object), n),
-            "item_id": item_ids.reshape(-1),
+            # Plain lists: polars reads a numpy object array that starts with many Nones (padding) as Object.
+            "user_id": np.repeat(np.asarray(list(user_ids), dtype=object), n).tolist(),
+            "item_id": item_ids.reshape(-1).tolist(),
             "rank": np.tile(np.arange(1, n + 1, dtype=np.int32), len(user_ids)),
             "score": scores.reshape(-1).astype(np.float64),
         },

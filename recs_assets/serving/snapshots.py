@@ -178,8 +178,9 @@ def similar_items_snapshot(model: Any, item_ids: list[str], available: pl.Series
     n = similar.shape[1]
     frame = pl.DataFrame(
         {
-            "item_id": np.repeat(np.asarray(item_ids, dtype=object), n),
-            "similar_item_id": similar.reshape(-1),
+            # Plain lists: polars reads a numpy object array that starts with many Nones as Object.
+            "item_id": np.repeat(np.asarray(item_ids, dtype=object), n).tolist(),
+            "similar_item_id": similar.reshape(-1).tolist(),
             "rank": np.tile(np.arange(1, n + 1, dtype=np.int32), len(item_ids)),
             "score": scores.reshape(-1).astype(np.float64),
         },

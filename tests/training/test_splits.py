@@ -126,12 +126,11 @@ def test_evaluable_users_need_a_new_test_item_and_a_training_history():
     assert split.history_users.to_list() == ["keen", "repeat"]
 
 
-def test_holdout_truth_is_the_splits_own_truth_and_evaluation_reexports_it(toy):
-    from recs_assets.evaluation.holdout import holdout_truth as from_evaluation
+def test_holdout_truth_is_the_splits_own_truth_computed_once(toy):
     from recs_assets.training.splits import holdout_truth
 
     split = temporal_split(toy, test_days=3)
-    assert holdout_truth(split) is split.truth and from_evaluation(split) is split.truth
+    assert holdout_truth(split) is split.truth
 
 
 # --- temporal ---------------------------------------------------------------------------------------
