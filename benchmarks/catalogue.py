@@ -101,6 +101,7 @@ def run_tree(command: list[str], env: dict[str, str], log: Path, timeout_s: floa
 
 
 def pipeline(sizes: list[int], repeats: int, users: int) -> None:
+    from recs_assets.layout import HomeLayout
     print(f"\npipeline: python -m recs_assets.cli run, simulator {users:,} users x 30 days, median of {repeats}")
     header = f"{'items':>8} {'wall s':>9} {'peak tree RSS MB':>17}  {'exit codes'}"
     print(header)
@@ -112,7 +113,7 @@ def pipeline(sizes: list[int], repeats: int, users: int) -> None:
                 env = {
                     **os.environ,
                     "RECS_HOME": home,
-                    "DAGSTER_HOME": str(Path(home) / "dagster"),
+                    "DAGSTER_HOME": str(HomeLayout(Path(home)).dagster),
                     "RECS_SIM_USERS": str(users),
                     "RECS_SIM_ITEMS": str(size),
                     "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS", "1"),

@@ -392,6 +392,7 @@ def fmt_row(scenario: str, target: str, r: dict) -> str:
 
 
 def main() -> None:
+    from recs_assets.layout import HomeLayout
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=30.0, help="duration of each rate step (default 30)")
     parser.add_argument("--rates", nargs="+", default=["250", "500", "1000", "2000", "4000", "max"])
@@ -429,7 +430,7 @@ def main() -> None:
     try:
         home = tmp / "home"
         t = time.perf_counter()
-        ids = build_lake(home / "lake", args.users, args.items, 10, 10)
+        ids = build_lake(HomeLayout(home).lake, args.users, args.items, 10, 10)
         print(f"\nsynthetic lake: {args.users:,} users x 10 recs, {args.items:,} items x 10 similar, "
               f"5 segments x 13 categories x 100 popular; written in {time.perf_counter() - t:.2f} s")
 
@@ -438,7 +439,7 @@ def main() -> None:
         times = []
         for _ in range(max(1, args.load_runs)):
             t = time.perf_counter()
-            store = load_store(home / "lake")
+            store = load_store(HomeLayout(home).lake)
             times.append(time.perf_counter() - t)
         print(f"snapshot load (load_store, in process): median {statistics.median(times):.2f} s of {len(times)} runs "
               f"({', '.join(f'{x:.2f}' for x in times)}); counts {store.counts}")

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from recs_assets.layout import HomeLayout
+
 SOURCES = ("simulator", "movielens_100k", "steam_200k", "files")
 _CHECKOUT = Path(__file__).resolve().parents[1]
 
@@ -123,12 +125,12 @@ class Settings:
 
     @property
     def warehouse_path(self) -> Path:
-        return self.home / "warehouse.duckdb"
+        return HomeLayout(self.home).warehouse
 
     @property
     def lake_dir(self) -> Path:
-        return self.home / "lake"
+        return HomeLayout(self.home).lake
 
     @property
     def dagster_home(self) -> Path:
-        return self.home / "dagster"
+        return HomeLayout(self.home).dagster

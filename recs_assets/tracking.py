@@ -8,15 +8,17 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 
+from recs_assets.layout import HomeLayout
+
 EXPERIMENT = "recs_assets"
 
 
 def tracking_uri(home: Path) -> str:
-    return f"sqlite:///{Path(home).resolve() / 'mlflow.db'}"
+    return f"sqlite:///{HomeLayout(Path(home).resolve()).mlflow_db}"
 
 
 def artifact_root(home: Path) -> Path:
-    return Path(home).resolve() / "mlflow" / "artifacts"
+    return HomeLayout(Path(home).resolve()).mlflow_artifacts
 
 
 def ensure_experiment(home: Path, name: str = EXPERIMENT) -> str:
@@ -35,7 +37,7 @@ def ensure_experiment(home: Path, name: str = EXPERIMENT) -> str:
     if not experiment.artifact_location.startswith(artifact_root(home).as_uri()):
         raise RuntimeError(
             f"MLflow experiment {name!r} stores artifacts at {experiment.artifact_location}, outside "
-            f"{home}; delete {home / 'mlflow.db'} to start afresh"
+            f"{home}; delete {HomeLayout(home).mlflow_db} to start afresh"
         )
     return experiment.experiment_id
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from recs_assets.layout import HomeLayout
 import dagster as dg
 import polars as pl
 
@@ -21,11 +22,11 @@ class LakeIOManager(dg.ConfigurableIOManager):
 
     @property
     def lake(self) -> Path:
-        return Path(self.home) / "lake"
+        return HomeLayout(self.home).lake
 
     @property
     def warehouse(self) -> Path:
-        return Path(self.home) / "warehouse.duckdb"
+        return HomeLayout(self.home).warehouse
 
     @staticmethod
     def _name(key: dg.AssetKey) -> str:

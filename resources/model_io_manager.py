@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+from recs_assets.layout import HomeLayout
 import dagster as dg
 
 from recs_assets.models.storage import load_model_folder, save_model_folder
@@ -13,7 +14,7 @@ class ModelIOManager(dg.ConfigurableIOManager):
     home: str
 
     def _folder(self, key: dg.AssetKey) -> Path:
-        return Path(self.home) / "models" / key.to_python_identifier()
+        return HomeLayout(self.home).model_dir(key.to_python_identifier())
 
     def handle_output(self, context: dg.OutputContext, obj) -> None:
         folder = self._folder(context.asset_key)

@@ -16,8 +16,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # Lowest first. A module may import its own package and any package of a lower layer.
 LAYERS: list[tuple[str, ...]] = [
-    ("recs_assets.contract", "recs_assets.layout", "recs_assets.arguments", "recs_assets.settings",
-     "recs_assets.storage", "recs_assets.profiling"),
+    ("recs_assets.contract", "recs_assets.layout", "recs_assets.arguments"),
+    ("recs_assets.settings", "recs_assets.storage", "recs_assets.profiling"),
     ("recs_assets.validation",),
     ("recs_assets.sources",),
     ("recs_assets.features",),

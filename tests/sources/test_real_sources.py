@@ -17,20 +17,14 @@ import pytest
 from recs_assets import contract
 from recs_assets.sources import movielens, steam
 
+from tests.conftest import datasets_dir  # noqa: E402
+
 RAW_SCHEMA = {**contract.EVENTS_SCHEMA, **contract.RAW_PROVENANCE_SCHEMA}
 EVENT_COLUMNS = list(contract.EVENTS_SCHEMA)
 
 
-def _datasets_dir() -> Path:
-    override = os.environ.get("RECS_DATASETS_DIR")
-    if override:
-        return Path(override).expanduser().resolve()
-    # tests/ -> checkout -> the folder holding both the checkout and shared/
-    return Path(__file__).resolve().parents[2] / "shared" / "datasets"
-
-
 def _dataset(name: str) -> Path:
-    folder = _datasets_dir() / name
+    folder = datasets_dir() / name
     if not folder.is_dir():
         pytest.skip(f"real dataset folder {folder} not found; set RECS_DATASETS_DIR to the folder holding {name}/")
     return folder
