@@ -9,9 +9,8 @@ import polars as pl
 from recs_assets.contract import METRIC_K
 from recs_assets.defs.common import preview
 from recs_assets.defs.models import GENERATOR_ASSETS, RANKER_ASSET
-from recs_assets.evaluation.grading import grade_models
-from recs_assets.evaluation.leaderboard import baseline_verdict, decide_champion_from_board, leaderboard, uncertainty_table
-from recs_assets.evaluation.metrics import per_user_metrics
+from recs_assets.evaluation.grading import grade_holdout
+from recs_assets.evaluation.leaderboard import baseline_verdict, decide_champion_from_board, leaderboard
 from recs_assets.evaluation.pipeline import holdout_lists, lists_by_model
 from recs_assets.profiling import markdown_table
 from recs_assets.tracking import current_champion, log_metrics_to_run, move_champion_alias
@@ -97,28 +96,20 @@ def model_metrics(
     The "all" figures are also logged on each model's own MLflow run.
     """
     split = split_from_frame(train_test_split)
-    context_columns = (
-        pl.lit(split.protocol).alias("protocol"),
-        pl.lit(split.reason or None, dtype=pl.String).alias("protocol_reason"),
-        pl.lit(split.cutoff.isoformat() if split.cutoff else None, dtype=pl.String).alias("cutoff"),
-    )
     if split.protocol == NO_PROTOCOL or holdout_recommendations.height == 0:
         # Too little data to hold anything out: models are trained and served, but nobody is graded.
-        empty = pl.DataFrame(schema={"model": pl.String, "segment": pl.String, "users": pl.Int64}).with_columns(*context_columns)
+        empty = pl.DataFrame(schema={"model": pl.String, "segment": pl.String, "users": pl.Int64, "protocol": pl.String,
+                                     "protocol_reason": pl.String, "cutoff": pl.String})
         return dg.Output(empty, metadata={"rows": dg.MetadataValue.int(0), "protocol": dg.MetadataValue.text(split.protocol),
                                           "note": dg.MetadataValue.text(split.reason or "no held-out data")})
-    truth = split.truth
-    lists = lists_by_model(holdout_recommendations, config.k)
-    table = grade_models(lists, truth, training_interactions, training_item_features, config.k)
-    # Uncertainty over the same users the "all" rows grade: a seeded per-user bootstrap and paired tests.
     home = context.resources.home.root
+    lists = lists_by_model(holdout_recommendations, config.k)
     holder = current_champion(home, [f"{m}_model" for m in lists])
-    per_user = {model: per_user_metrics(recs, truth, config.k) for model, recs in lists.items()}
-    uncertainty = uncertainty_table(
-        per_user, f"ndcg@{config.k}", champion=holder.removesuffix("_model") if holder else None, seed=config.bootstrap_seed
+    table = grade_holdout(
+        lists, split, training_interactions, training_item_features, config.k,
+        champion=holder.removesuffix("_model") if holder else None, seed=config.bootstrap_seed,
     )
-    table = table.join(uncertainty.with_columns(pl.lit("all").alias("segment")), on=["model", "segment"], how="left")
-    table = table.with_columns(*context_columns)
+    truth = split.truth
     overall = table.filter(pl.col("segment") == "all").drop("segment", "protocol", "protocol_reason", "cutoff")
     for model, run_id in _mlflow_run_ids(context).items():
         row = overall.filter(pl.col("model") == model)

@@ -36,3 +36,29 @@ def grade_models(
         frames.append(pl.concat([by_segment, new_row], how="diagonal_relaxed").with_columns(pl.lit(model).alias("model")))
     table = pl.concat(frames, how="diagonal_relaxed")
     return table.select("model", "segment", *[c for c in table.columns if c not in ("model", "segment")])
+
+
+def grade_holdout(
+    lists: dict[str, pl.DataFrame],
+    split,
+    training_interactions: pl.DataFrame,
+    item_features: pl.DataFrame,
+    k: int,
+    *,
+    champion: str | None,
+    seed: int,
+) -> pl.DataFrame:
+    """`grade_models` on the split's truth, with each "all" row's 95% intervals and paired tests over users
+    (against popularity and the current champion) joined on, and the protocol and its reason beside them."""
+    from recs_assets.evaluation.leaderboard import uncertainty_table
+    from recs_assets.evaluation.metrics import per_user_metrics
+
+    truth = split.truth
+    table = grade_models(lists, truth, training_interactions, item_features, k)
+    per_user = {model: per_user_metrics(recs, truth, k) for model, recs in lists.items()}
+    uncertainty = uncertainty_table(per_user, f"ndcg@{k}", champion=champion, seed=seed)
+    return table.join(uncertainty.with_columns(pl.lit("all").alias("segment")), on=["model", "segment"], how="left").with_columns(
+        pl.lit(split.protocol).alias("protocol"),
+        pl.lit(split.reason or None, dtype=pl.String).alias("protocol_reason"),
+        pl.lit(split.cutoff.isoformat() if split.cutoff else None, dtype=pl.String).alias("cutoff"),
+    )
