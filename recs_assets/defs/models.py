@@ -94,6 +94,10 @@ def ranker_model(context: dg.AssetExecutionContext, config: RankerConfig, rankin
     leaderboard shows whether it beats the best of its inputs.
     """
     settings = {k: v for k, v in config.model_dump().items() if v is not None}
+    if ranking_training_set.height == 0 or int(ranking_training_set["label"].sum()) == 0:
+        # Too little behaviour for a lesson with a positive: the generators serve on their own.
+        why = "not trained: no lesson has a positive candidate (too little behaviour before the cut-off)"
+        return dg.Output(None, metadata={"trained": dg.MetadataValue.bool(False), "note": dg.MetadataValue.text(why)})
     ranker = LightGBMRanker(**settings).fit(ranking_training_set)
     run_id, version = log_ranker_run(
         context.resources.mlflow, RANKER_ASSET, ranker, {"fit_seconds": ranker.fit_seconds},
@@ -103,6 +107,7 @@ def ranker_model(context: dg.AssetExecutionContext, config: RankerConfig, rankin
         ranker,
         metadata={
             **_fit_metadata(ranker, run_id, version),
+            "trained": dg.MetadataValue.bool(True),
             "feature_importance": dg.MetadataValue.json(dict(list(ranker.importance().items())[:15])),
         },
     )

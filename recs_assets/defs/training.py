@@ -146,20 +146,17 @@ def ranking_training_set(
     """
     models: CandidateModels = context.resources.candidate_models
     weights: InteractionWeights = context.resources.interaction_weights
-    frame, described = build_ranking_set(
-        split_from_frame(train_test_split),
-        events,
-        items,
-        users,
-        models.build_all,
-        weights=weights.params(),
-        label_days=config.label_days,
-        label_fraction=config.label_fraction,
-        n_windows=config.n_windows,
-        n_candidates=models.n_candidates,
-        max_users=config.max_users,
-        seed=config.seed,
-    )
+    split = split_from_frame(train_test_split)
+    try:
+        frame, described = build_ranking_set(
+            split, events, items, users, models.build_all,
+            weights=weights.params(), label_days=config.label_days, label_fraction=config.label_fraction,
+            n_windows=config.n_windows, n_candidates=models.n_candidates, max_users=config.max_users, seed=config.seed,
+        )
+    except ValueError as error:
+        # Too little data for a single lesson: the re-ranker is skipped and the generators serve alone.
+        return dg.Output(pl.DataFrame(schema={"user_id": pl.String, "item_id": pl.String, "label": pl.Int32}),
+                         metadata={"rows": dg.MetadataValue.int(0), "note": dg.MetadataValue.text(str(error))})
     return dg.Output(
         frame,
         metadata={

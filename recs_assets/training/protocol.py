@@ -37,6 +37,7 @@ from typing import Any
 import polars as pl
 
 from recs_assets.contract import INTERACTION_TYPES
+from recs_assets.contract import ANONYMOUS_USER_PREFIX
 from recs_assets.training.splits import (
     NO_PROTOCOL,
     PROTOCOLS,
@@ -114,7 +115,10 @@ def choose_protocol(
     _check_options(requested, test_days, min_users, min_share, min_floor, quantile, test_fraction, seed)
     _require_columns(events)
     interactions = interaction_events(events, event_types)
-    active = interactions.get_column("user_id").drop_nulls().n_unique()
+    # Anonymous shoppers (one id per session) can never be evaluable users: counting them would make a
+    # session-heavy shop demand more evaluable users than it has known shoppers.
+    known = interactions.get_column("user_id").drop_nulls()
+    active = known.filter(~known.str.starts_with(ANONYMOUS_USER_PREFIX)).n_unique()
     needed = required_users(active, min_users=min_users, min_share=min_share, min_floor=min_floor)
     options = {"test_days": test_days, "quantile": quantile, "test_fraction": test_fraction, "seed": seed}
     need_text = _needed_text(needed, min_users, min_share, min_floor, active)

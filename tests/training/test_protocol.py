@@ -166,3 +166,15 @@ def test_the_choice_is_plain_metadata():
     meta = choose_protocol(dense_shop(), **STRICT).as_metadata()
     assert meta["protocol"] == "temporal" and meta["evaluable_users"] == 30 and meta["param_test_days"] == 7.0
     assert meta["tried"] == [{"protocol": "temporal", "evaluable_users": 30, "note": "the last 7 days"}]
+
+
+def test_anonymous_sessions_do_not_raise_the_number_of_evaluable_users_asked_for():
+    # 25 known shoppers with a history and a new item in the last week, plus 400 one-session anonymous shoppers.
+    rows = []
+    for u in range(25):
+        rows += [(1, f"u{u}", f"a{u}", "view"), (28, f"u{u}", f"c{u}", "view")]
+    for s in range(400):
+        rows.append((3 + s / 20, f"{contract.ANONYMOUS_USER_PREFIX}s{s}", "a0", "view"))
+    choice = choose_protocol(events_frame(rows), test_days=7, min_users=200, min_share=0.5, min_floor=5)
+    assert choice.required_users == 13  # half of the 25 known shoppers, not of 425 ids
+    assert choice.protocol == "temporal" and choice.evaluable_users == 25
