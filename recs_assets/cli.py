@@ -91,7 +91,8 @@ def leaderboard_lines(board) -> list[str]:
         ci = f"  [{row[low]:.4f}, {row[high]:.4f}]" if low in row and row[low] is not None else ""
         users = f"  {row['users']:,} users" if row.get("users") is not None else ""
         vs = row.get("p_vs_popularity")
-        versus = f"  p vs popularity {vs:.3g}" if vs is not None and row["model"] != "popularity" else ""
+        shown = "<0.001" if vs is not None and vs < 0.001 else f"{vs:.3g}" if vs is not None else ""
+        versus = f"  p vs popularity {shown}" if vs is not None and row["model"] != "popularity" else ""
         lines.append(f"  {row['model']:<12} {metric} {row[metric]:.4f}{ci}{users}{versus}")
     return lines
 

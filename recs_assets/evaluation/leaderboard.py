@@ -163,7 +163,7 @@ def decide_champion(
         why = "no champion yet" if current is None else f"the champion {current!r} is no longer evaluated"
         if beats_baseline:
             best = max(beats_baseline, key=rank_key)
-            versus = f", beating {baseline} significantly (p={_p(p_base.get(best))})" if has_baseline else ""
+            versus = f", beating {baseline} significantly (p{_p(p_base.get(best))})" if has_baseline else ""
             return ChampionDecision(best, True, f"{why}: {best} leads with {_f(scores[best])}{versus}")
         if has_baseline:
             return ChampionDecision(
@@ -194,12 +194,12 @@ def decide_champion(
         return ChampionDecision(
             current, False,
             f"{best} ({_f(scores[best])}) beats champion {current} ({_f(scores[current])}) by {_gain(challenger, held)}, "
-            f"but the gain is not significant (p={_p(p)}, needs < {alpha:g}): noise keeps the champion",
+            f"but the gain is not significant (p{_p(p)}, needs < {alpha:g}): noise keeps the champion",
         )
     return ChampionDecision(
         best, True,
         f"{best} ({_f(scores[best])}) beats champion {current} ({_f(scores[current])}) by {_gain(challenger, held)} "
-        f"(margin {margin:.0%}), significantly (p={_p(p)})",
+        f"(margin {margin:.0%}), significantly (p{_p(p)})",
     )
 
 
@@ -271,8 +271,8 @@ def baseline_verdict(
     if p_value is None or _nan(p_value):
         return False, f"{numbers}: no paired test, so the gain ({_gain(score, baseline_score)}) is not shown significant"
     if p_value >= alpha:
-        return False, f"{numbers} ({_gain(score, baseline_score)}, p={_p(p_value)}): the gain is not significant"
-    return True, f"{numbers} ({_gain(score, baseline_score)}, p={_p(p_value)}): beats {baseline} significantly"
+        return False, f"{numbers} ({_gain(score, baseline_score)}, p{_p(p_value)}): the gain is not significant"
+    return True, f"{numbers} ({_gain(score, baseline_score)}, p{_p(p_value)}): beats {baseline} significantly"
 
 
 # --- helpers --------------------------------------------------------------------------------------
@@ -285,7 +285,7 @@ def _nobody_beats(scores: Mapping[str, float], baseline: str, p_base: Mapping[st
     best = max(others, key=rank_key)
     return (
         f"no model beats {baseline} significantly (best: {best} {_f(scores[best])} vs {baseline} "
-        f"{_f(scores[baseline])}, p={_p(p_base.get(best))})"
+        f"{_f(scores[baseline])}, p{_p(p_base.get(best))})"
     )
 
 
@@ -294,7 +294,10 @@ def _f(value: float | None) -> str:
 
 
 def _p(p: float | None) -> str:
-    return "n/a" if p is None or _nan(p) else f"{p:.3g}"
+    """"=0.041", or "<0.001" at the bootstrap's resolution (1 / (resamples + 1) with the default 1,000)."""
+    if p is None or _nan(p):
+        return "=n/a"
+    return "<0.001" if p < 0.001 else f"={p:.3g}"
 
 
 def _gain(new: float, old: float) -> str:
