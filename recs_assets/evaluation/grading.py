@@ -14,8 +14,10 @@ def grade_models(
     training_interactions: pl.DataFrame,
     item_features: pl.DataFrame,
     k: int,
+    overall_users: pl.Series | None = None,
 ) -> pl.DataFrame:
-    """One row per (model, segment): accuracy metrics for "all" users, per training-history segment and
+    """One row per (model, segment): accuracy metrics for "all" users (`overall_users`, default every test
+    user), per segment (anonymous, new shopper, training-history bands) and
     on "new items" (truth restricted to items unseen in training); catalogue coverage, novelty,
     intra-list diversity and popularity bias on the "all" rows."""
     users = truth["user_id"].unique().sort().to_list()
@@ -26,7 +28,9 @@ def grade_models(
     categories = item_features.select("item_id", "category")
     frames = []
     for model, recs in recommendations.items():
-        by_segment = evaluate_by_segment(recs, truth, segments, k).with_columns(pl.col("segment").cast(pl.String))
+        by_segment = evaluate_by_segment(recs, truth, segments, k, overall_users=overall_users).with_columns(
+            pl.col("segment").cast(pl.String)
+        )
         extra = beyond_accuracy(recs, popularity, n_users_total, catalogue, categories, k)
         by_segment = by_segment.with_columns(
             *[pl.when(pl.col("segment") == "all").then(pl.lit(v)).alias(name) for name, v in extra.items()]
@@ -49,13 +53,18 @@ def grade_holdout(
     seed: int,
 ) -> pl.DataFrame:
     """`grade_models` on the split's truth, with each "all" row's 95% intervals and paired tests over users
-    (against popularity and the current champion) joined on, and the protocol and its reason beside them."""
+    (against popularity and the current champion) joined on, and the protocol and its reason beside them.
+
+    The "all" rows grade the evaluable users: those with a history in training, whom a personal model can
+    serve. Anonymous shoppers and new shoppers (first seen after the cut-off) have rows of their own:
+    every model can only give them its fallback, and mixing them in would blur every comparison.
+    """
     from recs_assets.evaluation.leaderboard import uncertainty_table
     from recs_assets.evaluation.metrics import per_user_metrics
 
     truth = split.truth
-    table = grade_models(lists, truth, training_interactions, item_features, k)
-    per_user = {model: per_user_metrics(recs, truth, k) for model, recs in lists.items()}
+    table = grade_models(lists, truth, training_interactions, item_features, k, overall_users=split.history_users)
+    per_user = {model: per_user_metrics(recs, split.evaluable_truth, k) for model, recs in lists.items()}
     uncertainty = uncertainty_table(per_user, f"ndcg@{k}", champion=champion, seed=seed)
     return table.join(uncertainty.with_columns(pl.lit("all").alias("segment")), on=["model", "segment"], how="left").with_columns(
         pl.lit(split.protocol).alias("protocol"),
