@@ -62,6 +62,7 @@ def build_source(settings: Settings) -> MarketplaceSource:
         n_days=settings.sim_days,
         start_date=settings.sim_start_date.isoformat(),
         preference_shift_day=settings.sim_shift_day,
+        csv_delimiter=settings.csv_delimiter,
     )
 
 

@@ -68,6 +68,8 @@ class Settings:
     sim_shift_day: int | None = None
     # The evaluation protocol for `make run` (train_test_split's run config); None = chosen from the data.
     protocol: str | None = None
+    # The `files` source's CSV delimiter; None = detected from each file's header.
+    csv_delimiter: str | None = None
     # The recommendation API (`python -m recs_assets.serving`): loopback port, how often it looks for
     # new snapshots and flushes its request log (seconds), and uvicorn's log level.
     api_port: int = 8000
@@ -81,6 +83,8 @@ class Settings:
         protocols = ("auto", "temporal", "temporal_quantile", "leave_last_out", "random", "none")
         if self.protocol is not None and self.protocol not in protocols:
             raise ValueError(f"RECS_PROTOCOL must be one of {', '.join(protocols)}; got {self.protocol!r}")
+        if self.csv_delimiter is not None and self.csv_delimiter not in (",", ";", "\t", "|"):
+            raise ValueError(f"RECS_CSV_DELIMITER must be one of , ; tab |; got {self.csv_delimiter!r}")
         if self.home.exists() and not self.home.is_dir():
             raise ValueError(f"RECS_HOME must be a folder; {self.home} is a file")
         if self.sim_preset not in ("games", "fashion"):
@@ -117,6 +121,7 @@ class Settings:
             sim_start_date=start_date,
             sim_shift_day=_int(env, "RECS_SIM_SHIFT_DAY", None),
             protocol=env.get("RECS_PROTOCOL", "").strip() or None,
+            csv_delimiter={"tab": "\t", "\\t": "\t"}.get(env.get("RECS_CSV_DELIMITER", ""), env.get("RECS_CSV_DELIMITER", "")) or None,
             api_port=_int(env, "RECS_API_PORT", cls.api_port, minimum=1),
             api_reload_interval=_float(env, "RECS_API_RELOAD_INTERVAL", cls.api_reload_interval),
             api_log_flush_interval=_float(env, "RECS_API_LOG_FLUSH_INTERVAL", cls.api_log_flush_interval),

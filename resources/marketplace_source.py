@@ -41,6 +41,8 @@ class MarketplaceSource(dg.ConfigurableResource):
     n_days: int = Settings.sim_days
     start_date: str = Settings.sim_start_date.isoformat()
     preference_shift_day: int | None = None
+    # The `files` source's CSV delimiter; None = detected from the header (`,` `;` tab `|`).
+    csv_delimiter: str | None = None
 
     def simulator_config(self) -> SimulatorConfig:
         return SimulatorConfig(
@@ -65,6 +67,10 @@ class MarketplaceSource(dg.ConfigurableResource):
         if not self.data_dir:
             raise ValueError(f"source {self.kind} needs data_dir (RECS_DATA_DIR)")
         return import_module(_ADAPTERS[self.kind]), Path(self.data_dir)
+
+    def _reader_options(self) -> dict:
+        """Options only the `files` reader takes (the other adapters read fixed formats)."""
+        return {"delimiter": self.csv_delimiter} if self.kind == "files" and self.csv_delimiter else {}
 
     @property
     def label(self) -> str:
@@ -96,7 +102,7 @@ class MarketplaceSource(dg.ConfigurableResource):
                 pl.lit(None, dtype=pl.String).alias("_raw_line"),
             ).select([*EVENTS_SCHEMA, *RAW_PROVENANCE_SCHEMA])
         adapter, data_dir = self._adapter()
-        return adapter.load_raw_events(data_dir)
+        return adapter.load_raw_events(data_dir, **self._reader_options())
 
     def expected_raw_rows(self) -> int | None:
         """How many records the source holds, counted without parsing it; None where no such count exists.
@@ -115,10 +121,10 @@ class MarketplaceSource(dg.ConfigurableResource):
         if self.kind == "simulator":
             return _simulation(self.simulator_config()).items
         adapter, data_dir = self._adapter()
-        return adapter.load_items(data_dir)
+        return adapter.load_items(data_dir, **self._reader_options())
 
     def load_users(self) -> pl.DataFrame:
         if self.kind == "simulator":
             return _simulation(self.simulator_config()).users
         adapter, data_dir = self._adapter()
-        return adapter.load_users(data_dir)
+        return adapter.load_users(data_dir, **self._reader_options())

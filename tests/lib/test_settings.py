@@ -69,3 +69,20 @@ def test_a_home_that_is_a_file_and_an_unknown_protocol_are_refused_in_one_line(t
     with pytest.raises(ValueError, match="RECS_PROTOCOL must be one of"):
         Settings.from_env({"RECS_HOME": str(tmp_path), "RECS_PROTOCOL": "yesterday"})
     assert Settings.from_env({"RECS_HOME": str(tmp_path), "RECS_PROTOCOL": "temporal"}).protocol == "temporal"
+
+
+def test_the_csv_delimiter_is_set_by_name_and_reaches_the_files_reader(tmp_path):
+    import pytest
+
+    from recs_assets.settings import Settings
+    from resources.marketplace_source import MarketplaceSource
+
+    assert Settings.from_env({"RECS_HOME": str(tmp_path), "RECS_CSV_DELIMITER": "tab"}).csv_delimiter == "\t"
+    with pytest.raises(ValueError, match="RECS_CSV_DELIMITER must be one of"):
+        Settings.from_env({"RECS_HOME": str(tmp_path), "RECS_CSV_DELIMITER": "x"})
+    shop = tmp_path / "shop"
+    shop.mkdir()
+    # Semicolons inside a comma-separated file: only the configured delimiter reads it as intended.
+    (shop / "events.csv").write_text("event_id|event_at|user_id|event_type|query\ne1|2026-09-01T10:00:00Z|u1|search|a;b,c\n")
+    events = MarketplaceSource(kind="files", data_dir=str(shop), csv_delimiter="|").load_raw_events()
+    assert events.height == 1 and events["query"][0] == "a;b,c"
