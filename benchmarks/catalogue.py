@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -41,19 +40,9 @@ CHILD_TIMEOUT_S = 1_800
 
 
 def machine() -> str:
-    memory_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (
-        f"{cpu}, {os.cpu_count()} cores, {memory_gb:.0f} GiB, Python {platform.python_version()}, "
-        f"{platform.system()} {platform.release()}"
-    )
+    from machine import describe  # benchmarks/machine.py, beside this script
+
+    return describe()
 
 
 # --- peak RSS of a process tree, from /proc ---------------------------------------------------------

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -29,6 +28,9 @@ SCALES = {
     "1m": {"sim_users": 10_000, "sim_items": 5_000, "sim_days": 30},
     "10m": {"sim_users": 100_000, "sim_items": 20_000, "sim_days": 30},
 }
+
+
+from machine import describe  # noqa: E402  (benchmarks/machine.py, beside this script)
 
 
 def measure_staging(knobs: dict) -> dict:
@@ -89,7 +91,7 @@ def main() -> None:
         child(*args.child)
         return
 
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}")
+    print(f"machine: {describe()}")
     print(f"median of {args.runs} runs, each in a fresh process\n")
     header = f"{'scale':<6} {'measure':<11} {'events':>12} {'seconds':>9} {'events/s':>12} {'peak RSS MB':>12}"
     print(header)

@@ -23,7 +23,6 @@ import argparse
 import itertools
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -103,15 +102,9 @@ def fit_and_recommend(cls: type, params: dict, train: pl.DataFrame, users: list[
 
 
 def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, Python {platform.python_version()}"
+    from machine import describe  # benchmarks/machine.py, beside this script
+
+    return describe()
 
 
 def ms_split_pipeline(ml_dir: Path, train: pl.DataFrame, test: pl.DataFrame) -> dict[str, dict]:

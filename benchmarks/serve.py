@@ -31,7 +31,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import shutil
 import socket
 import statistics
@@ -48,18 +47,9 @@ PY = sys.executable
 
 # ------------------------------------------------------------------------------------------ machine
 def machine() -> str:
-    model = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (
-        f"{os.cpu_count()} cores ({len(os.sched_getaffinity(0))} usable), CPU: {model}, "
-        f"Python {platform.python_version()}, {platform.system()} {platform.release()}"
-    )
+    from machine import describe  # benchmarks/machine.py, beside this script
+
+    return describe()
 
 
 # --------------------------------------------------------------------------------------------- lake

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -25,6 +24,9 @@ from pathlib import Path
 CHECKOUT = Path(__file__).resolve().parents[1]
 DEFAULT_ML100K = os.environ.get("RECS_DATASETS_DIR", str(CHECKOUT.parent / "shared" / "datasets")) + "/ml-100k"
 MODELS = ("popularity", "item_knn", "ease", "als", "bpr", "als_raw_implicit")
+
+
+from machine import describe  # noqa: E402  (benchmarks/machine.py, beside this script)
 
 
 def interactions_for(dataset: str, ml100k: str):
@@ -92,7 +94,7 @@ def main() -> None:
         print(json.dumps(fit_once(*args.child, args.ml100k)))
         return
 
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}")
+    print(f"machine: {describe()}")
     print(f"median of {args.runs} runs, each in a fresh process; OPENBLAS_NUM_THREADS=1\n")
     header = f"{'dataset':<8} {'model':<17} {'pairs':>10} {'items':>8} {'fit s':>8} {'peak RSS MB':>12}"
     print(header)
