@@ -103,6 +103,45 @@ def large_catalogue(out: Path, datasets: Path, seed: int) -> str:
     return f"{shop.events.height:,} events, {shop.items.height:,} items ({touched:,} ever shown), {shop.users.height:,} users"
 
 
+def wide_catalogue(out: Path, datasets: Path, seed: int) -> str:
+    """A catalogue wider than its traffic: 16,000 items nearly all touched by 40,000 views of 4,000 shoppers.
+
+    The shape of a marketplace's long tail (the case where item-item costs follow the catalogue's
+    square): 50 taste clusters of 320 items each, every shopper browsing one cluster over 30 days.
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    n_users, n_items, n_clusters, per_user = 4_000, 16_000, 50, 10
+    cluster_of_user = rng.integers(0, n_clusters, n_users)
+    users = np.repeat(np.arange(n_users), per_user)
+    offsets = rng.integers(0, n_items // n_clusters, users.size)
+    items = cluster_of_user[users] * (n_items // n_clusters) + offsets
+    start = np.datetime64("2026-09-01T00:00:00", "us")
+    at = start + (rng.uniform(0, 30 * 86_400, users.size) * 1e6).astype("timedelta64[us]")
+    kinds = np.where(rng.uniform(size=users.size) < 0.1, "purchase", "view")
+    events = pl.DataFrame(
+        {
+            "event_id": [f"w{n}" for n in range(users.size)],
+            "event_at": at,
+            "user_id": [f"u{u:05d}" for u in users],
+            "session_id": [f"s{u:05d}-{int(t) // 86_400_000_000}" for u, t in zip(users, (at - start).astype("int64"))],
+            "item_id": [f"i{i:05d}" for i in items],
+            "event_type": kinds,
+        }
+    ).with_columns(pl.col("event_at").dt.replace_time_zone("UTC")).sort("event_at")
+    catalogue = pl.DataFrame(
+        {
+            "item_id": [f"i{i:05d}" for i in range(n_items)],
+            "category": [f"c{i // (n_items // n_clusters):02d}" for i in range(n_items)],
+            "is_active": [True] * n_items,
+        }
+    )
+    people = pl.DataFrame({"user_id": [f"u{u:05d}" for u in range(n_users)]})
+    _write_tables(out, events, catalogue, people)
+    return f"{events.height:,} events, {n_items:,} items ({events['item_id'].n_unique():,} touched), {n_users:,} users"
+
+
 def no_prices_no_categories(out: Path, datasets: Path, seed: int) -> str:
     events, items, users = _movielens(datasets)
     events = events.drop("price")
@@ -174,6 +213,7 @@ SHAPES: dict[str, Callable[[Path, Path, int], str]] = {
     "anonymous_sessions": anonymous_sessions,
     "no_timestamps": no_timestamps,
     "large_catalogue": large_catalogue,
+    "wide_catalogue": wide_catalogue,
     "no_prices_no_categories": no_prices_no_categories,
     "quirks": quirks,
     "ml100k_files": ml100k_files,
