@@ -118,9 +118,10 @@ def summarize(result, planned: list[str], settings: Settings, seconds: float, st
         mat = event.event_specific_data.materialization
         name = mat.asset_key.to_user_string()
         seen[name] = (_headline(mat.metadata), seen.get(name, ("", 0))[1] + 1)
+    width = max((len(name) for name in seen), default=24)
     for name, (headline, count) in seen.items():
         partitions = f"  in {count} daily partitions" if count > 1 else ""
-        lines.append(f"  {name:<24} {headline}{partitions}")
+        lines.append(f"  {name:<{width}} {headline}{partitions}")
     if "model_leaderboard" in seen:
         from recs_assets.storage import read_table
 
