@@ -120,6 +120,7 @@ def simulated_market():
     return simulate(SimulatorConfig(n_users=10_000, n_items=5_000, n_days=30, seed=42))
 
 
+@pytest.mark.slow  # fits every model twice on a 10k-user shop (about a minute)
 def test_the_ranker_beats_its_best_input_on_held_out_data(simulated_market):
     m = simulated_market
     split = make_split(m.events, "temporal", test_days=7)
