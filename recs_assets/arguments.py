@@ -40,3 +40,24 @@ def number_in(value: object, name: str, low: float, high: float, *, open_low: bo
         left, right = "(" if open_low else "[", ")" if open_high else "]"
         raise ValueError(f"{name} must be in {left}{low}, {high}{right}; got {value!r}")
     return v
+
+
+def non_negative_int(value: object, name: str) -> int:
+    """An integer >= 0 (not a bool), e.g. a seed, or a ValueError naming the argument."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+        raise ValueError(f"{name} must be a non-negative integer; got {value!r}")
+    return int(value)
+
+
+def fraction(value: object, name: str) -> float:
+    """A number strictly between 0 and 1 (a share, a quantile, a confidence level)."""
+    if not is_number(value) or not 0.0 < float(value) < 1.0:
+        raise ValueError(f"{name} must be a number strictly between 0 and 1; got {value!r}")
+    return float(value)
+
+
+def positive_number(value: object, name: str) -> float:
+    """A finite number > 0 (not a bool), e.g. a number of days."""
+    if not is_number(value) or not math.isfinite(float(value)) or float(value) <= 0:
+        raise ValueError(f"{name} must be a positive number; got {value!r}")
+    return float(value)

@@ -34,6 +34,7 @@ from collections.abc import Collection
 
 import polars as pl
 
+from recs_assets.arguments import positive_int
 from recs_assets.evaluation.metrics import (
     _check_k,
     _clean_recommendations,
@@ -193,9 +194,7 @@ def _id_set(ids: Collection[str] | pl.Series) -> set[str]:
 
 
 def _check_n_users_total(n: object) -> int:
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n <= 0:
-        raise ValueError(f"n_users_total must be a positive integer; got {n!r}")
-    return int(n)
+    return positive_int(n, "n_users_total")
 
 
 def _clean_popularity(item_popularity: pl.DataFrame) -> pl.DataFrame:

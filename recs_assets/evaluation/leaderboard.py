@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from recs_assets.arguments import fraction, is_number
 from recs_assets.evaluation.uncertainty import (
     DEFAULT_CONFIDENCE,
     DEFAULT_MIN_DIFFERING,
@@ -134,10 +135,9 @@ def decide_champion(
     """
     if not scores:
         raise ValueError("no model scores to decide on")
-    if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not margin >= 0:
+    if not is_number(margin) or not margin >= 0:
         raise ValueError(f"margin must be a relative gain >= 0 (0.02 for 2%); got {margin!r}")
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0.0 < alpha < 1.0:
-        raise ValueError(f"alpha must be a significance level strictly between 0 and 1; got {alpha!r}")
+    fraction(alpha, "alpha (the significance level)")
     p_base = dict(p_vs_baseline or {})
     p_cur = dict(p_vs_current or {})
     order = list(scores)

@@ -32,6 +32,8 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 import numpy as np
 import polars as pl
 
+from recs_assets.arguments import positive_int
+
 __all__ = [
     "METRICS",
     "average_precision_at_k",
@@ -221,9 +223,7 @@ def per_user_metrics(recommendations: pl.DataFrame, truth: pl.DataFrame, k: int)
 
 
 def _check_k(k: object) -> int:
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k <= 0:
-        raise ValueError(f"k must be a positive integer; got {k!r}")
-    return int(k)
+    return positive_int(k, "k")
 
 
 def _hits(recommended: Sequence[str | None], relevant: set[str] | Collection[str], k: int):

@@ -19,6 +19,7 @@ import math
 import numpy as np
 import polars as pl
 
+from recs_assets.arguments import fraction, positive_int
 from recs_assets.evaluation.metrics import evaluate
 
 __all__ = ["exclude_seen", "ms_recommenders_metrics", "python_stratified_split"]
@@ -58,10 +59,8 @@ def python_stratified_split(
     """
     if filter_by not in _FILTER_COLUMNS:
         raise ValueError(f"filter_by must be 'user' or 'item'; got {filter_by!r}")
-    if isinstance(min_rating, bool) or not isinstance(min_rating, (int, np.integer)) or min_rating < 1:
-        raise ValueError(f"min_rating must be an integer >= 1; got {min_rating!r}")
-    if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0.0 < float(ratio) < 1.0:
-        raise ValueError(f"ratio must be a number strictly between 0 and 1; got {ratio!r}")
+    positive_int(min_rating, "min_rating")
+    fraction(ratio, "ratio")
     missing = [c for c in ("user_id", "item_id") if c not in df.columns]
     if missing:
         raise ValueError(f"df is missing column(s) {missing}; it has {df.columns}")

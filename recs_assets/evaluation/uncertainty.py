@@ -34,6 +34,8 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from recs_assets.arguments import fraction, non_negative_int, positive_int
+
 __all__ = [
     "Interval",
     "PairedComparison",
@@ -147,8 +149,7 @@ def paired_test(
     Users with a NaN/null on either side are left out of both. No users left: every number is NaN.
     """
     _check(confidence, n_resamples, seed)
-    if isinstance(min_differing, bool) or not isinstance(min_differing, int) or min_differing < 1:
-        raise ValueError(f"min_differing must be a positive whole number of users; got {min_differing!r}")
+    positive_int(min_differing, "min_differing (users)")
     xa, xb = _as_float(a), _as_float(b)
     if xa.shape != xb.shape:
         raise ValueError(f"a and b must hold one value per user each, in the same order; got {xa.size} and {xb.size}")
@@ -254,9 +255,6 @@ def _metric_columns(per_user: pl.DataFrame, metrics: Sequence[str] | None) -> li
 
 
 def _check(confidence: object, n_resamples: object, seed: object) -> None:
-    if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) or not 0.0 < confidence < 1.0:
-        raise ValueError(f"confidence must be a number strictly between 0 and 1 (0.95 for 95%); got {confidence!r}")
-    if isinstance(n_resamples, bool) or not isinstance(n_resamples, int) or n_resamples < 1:
-        raise ValueError(f"n_resamples must be a positive whole number; got {n_resamples!r}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer; got {seed!r}")
+    fraction(confidence, "confidence")
+    positive_int(n_resamples, "n_resamples")
+    non_negative_int(seed, "seed")

@@ -36,14 +36,13 @@ from typing import Any
 
 import polars as pl
 
+from recs_assets.arguments import fraction, non_negative_int, number_in, positive_int, positive_number
 from recs_assets.contract import INTERACTION_TYPES
 from recs_assets.contract import ANONYMOUS_USER_PREFIX
 from recs_assets.training.splits import (
     NO_PROTOCOL,
     PROTOCOLS,
     Split,
-    _is_number,
-    _is_positive_number,
     interaction_events,
     make_split,
     no_split,
@@ -288,19 +287,14 @@ def _check_options(
     if requested not in allowed:
         raise ValueError(f"unknown protocol {requested!r} requested; expected one of {', '.join(allowed)}")
     for name, value in (("min_users", min_users), ("min_floor", min_floor)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive whole number of users; got {value!r}")
-    if isinstance(min_share, bool) or not isinstance(min_share, (int, float)) or not 0.0 <= min_share <= 1.0:
-        raise ValueError(f"min_share must be a share between 0 and 1; got {min_share!r}")
+        positive_int(value, name)
+    number_in(min_share, "min_share", 0.0, 1.0)
     # Checked here, not only by the split that uses them: "auto" would otherwise read a bad value as
     # "this protocol cannot be made" and silently move on to the next one.
-    if not _is_positive_number(test_days):
-        raise ValueError(f"test_days must be a positive number of days; got {test_days!r}")
+    positive_number(test_days, "test_days")
     for name, value in (("quantile", quantile), ("test_fraction", test_fraction)):
-        if not (_is_number(value) and 0.0 < value < 1.0):
-            raise ValueError(f"{name} must be a number strictly between 0 and 1; got {value!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer; got {seed!r}")
+        fraction(value, name)
+    non_negative_int(seed, "seed")
 
 
 def _require_columns(events: pl.DataFrame) -> None:

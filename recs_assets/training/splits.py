@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -43,6 +42,7 @@ from functools import cached_property
 import numpy as np
 import polars as pl
 
+from recs_assets.arguments import fraction, non_negative_int, positive_number
 from recs_assets.contract import INTERACTION_TYPES
 
 # Protocols that make a test side. "none" (see `no_split`) is the answer for data too small to grade.
@@ -170,8 +170,7 @@ def temporal_split(
     events: pl.DataFrame, test_days: float, event_types: Sequence[str] = INTERACTION_TYPES
 ) -> Split:
     """Cut at (last event time - test_days): train = events before the cut, test = interactions at/after it."""
-    if not _is_positive_number(test_days):
-        raise ValueError(f"test_days must be a positive number of days; got {test_days!r}")
+    positive_number(test_days, "test_days")
     _require_timestamps(events, "temporal_split")
     last_at = events.get_column("event_at").max()
     if last_at is None:
@@ -203,8 +202,7 @@ def quantile_split(
     event time); everything before it trains, interactions at or after it test, as in `temporal_split`.
     Impressions and searches do not move the cut: a shop logs many more of them than interactions.
     """
-    if not (_is_number(quantile) and 0.0 < quantile < 1.0):
-        raise ValueError(f"quantile must be a number strictly between 0 and 1; got {quantile!r}")
+    fraction(quantile, "quantile")
     _require_timestamps(events, "quantile_split")
     times = interaction_events(events, event_types).get_column("event_at")
     if times.is_empty():
@@ -280,10 +278,8 @@ def random_split(
     All interaction events of a held-out (user, item) pair go to test, so a later purchase cannot hint
     at a held-out view. The draw depends only on the seed and the set of pairs, not on row order.
     """
-    if not (_is_number(test_fraction) and 0.0 < test_fraction < 1.0):
-        raise ValueError(f"test_fraction must be a number strictly between 0 and 1; got {test_fraction!r}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer; got {seed!r}")
+    fraction(test_fraction, "test_fraction")
+    non_negative_int(seed, "seed")
     interactions = interaction_events(events, event_types)
     pairs = interactions.select("user_id", "item_id").unique().sort("user_id", "item_id")
     draws = np.random.default_rng(int(seed)).random(pairs.height)
@@ -316,14 +312,6 @@ def _require_timestamps(events: pl.DataFrame, protocol: str) -> None:
             "(a source without timestamps, such as Steam); use random_split(events, test_fraction, seed) "
             "instead"
         )
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-
-
-def _is_positive_number(value: object) -> bool:
-    return _is_number(value) and math.isfinite(value) and value > 0
 
 
 def make_split(

@@ -56,7 +56,7 @@ def test_degenerate_and_empty_inputs():
 
 @pytest.mark.parametrize(("options", "message"), [
     ({"confidence": 95}, "confidence must be a number strictly between 0 and 1"),
-    ({"n_resamples": 0}, "n_resamples must be a positive whole number"),
+    ({"n_resamples": 0}, "n_resamples must be a positive integer"),
     ({"seed": -2}, "seed must be a non-negative integer"),
 ])
 def test_bad_options_are_named(options, message):

@@ -142,8 +142,8 @@ def test_a_requested_protocol_that_cannot_be_made_is_a_clear_error():
     ("options", "message"),
     [
         ({"requested": "weekly"}, "unknown protocol 'weekly'"),
-        ({"min_users": 0}, "min_users must be a positive whole number"),
-        ({"min_share": 1.5}, "min_share must be a share"),
+        ({"min_users": 0}, "min_users must be a positive integer"),
+        ({"min_share": 1.5}, r"min_share must be in \[0.0, 1.0\]"),
         ({"test_days": 0}, "test_days must be a positive number"),
         ({"quantile": 1.0}, "quantile must be a number strictly between 0 and 1"),
         ({"seed": -1}, "seed must be a non-negative integer"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -61,8 +62,7 @@ class SimulatedMarketplace:
     def _day_index(self, day: int | None) -> int:
         if day is None:
             return self.config.n_days - 1
-        is_int = isinstance(day, (int, np.integer)) and not isinstance(day, bool)
-        if not is_int or not 0 <= day < self.config.n_days:
+        if not isinstance(day, numbers.Integral) or isinstance(day, bool) or not 0 <= day < self.config.n_days:
             raise ValueError(f"day must be an integer in [0, n_days={self.config.n_days}); got {day!r}")
         return int(day)
 
