@@ -155,7 +155,7 @@ def summarize(result, planned: list[str], settings: Settings, seconds: float, st
     ]
     ok = result.success and not fatal_checks
     if not ok:
-        lines.append("Exit 1: " + ("a step failed" if not result.success else "a blocking check failed")
+        lines.append("Exit 1: " + ("a blocking check failed" if fatal_checks else "a step failed")
                      + ("" if not strict else " (RECS_STRICT=1: warnings count as failures)"))
     return "\n".join(lines), ok
 
