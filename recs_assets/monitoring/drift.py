@@ -33,8 +33,11 @@ from recs_assets.monitoring.window_features import (
     MAX_CATEGORY_COLUMNS,
     NOT_COMPARED,
     NUMERICAL_FEATURES,
+    TASTE_OVERLAP,
+    WindowFeatures,
     category_share_columns,
     plan_windows,
+    taste_overlap,
     top_category_over,
     unavailable_features,
 )
@@ -193,6 +196,14 @@ def compare_feature_frames(
     )
 
 
+def _select_windows(every: WindowFeatures, chosen, overlap: pl.DataFrame) -> WindowFeatures:
+    """The rows of `chosen` windows, with each user's `taste_overlap` (null where not measured)."""
+    starts = [w.start for w in chosen]
+    keys = ["window_start", "user_id"]
+    users = every.users.filter(pl.col("window_start").is_in(starts)).join(overlap, on=keys, how="left")
+    return WindowFeatures(users=users, affinity=every.affinity.filter(pl.col("window_start").is_in(starts)), windows=tuple(chosen))
+
+
 def measure_feature_drift(
     events: pl.DataFrame,
     items: pl.DataFrame,
@@ -218,8 +229,11 @@ def measure_feature_drift(
     plan = plan_windows(events["event_at"], window_days, max_reference_windows)
     if plan.skip_reason:
         return MonitorResult.skip(plan.skip_reason, undated_events=plan.undated_events)
-    reference = windows.stacked_window_features(events, items, plan.reference, users, interaction_params)
-    current = windows.user_window_features(events, items, plan.current, users, interaction_params)
+    before = (plan.before_reference,) if plan.before_reference else ()
+    every = windows.stacked_window_features(events, items, [*before, *plan.reference, plan.current], users, interaction_params)
+    overlap = taste_overlap(every.affinity, every.windows)
+    reference = _select_windows(every, plan.reference, overlap)
+    current = _select_windows(every, (plan.current,), overlap)
     window_labels = {"current": plan.current.label, "reference": [w.label for w in plan.reference], "window_days": window_days}
     n_ref, n_cur = reference.users.height, current.users.height
     if n_cur < min_users or n_ref < min_users:
@@ -247,7 +261,7 @@ def measure_feature_drift(
     result = compare_feature_frames(
         ref_frame,
         cur_frame,
-        [*NUMERICAL_FEATURES, *shares.columns],
+        [*NUMERICAL_FEATURES, TASTE_OVERLAP, *shares.columns],
         CATEGORICAL_FEATURES,
         max_share_drifted=max_share_drifted,
         report_path=report_path,

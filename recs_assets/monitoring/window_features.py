@@ -18,6 +18,11 @@ Features compared (all per user, per window):
 - top_category         the favourite category (categorical) and top_category_share its share (SQL)
 - share_<category>     the user's interest share per category (SQL `user_category_affinity`); chosen per
                        comparison by `category_share_columns`, a bounded number of them.
+- taste_overlap        how much of the user's category interest is where it was in the window before
+                       (sum over categories of the smaller of the two shares, 0..1; only users active in
+                       both windows). It is the one feature that follows each user over time: a shop whose
+                       stock turns over shifts everyone's category shares a little, but users keep their
+                       tastes, so their overlap stays where it was; when tastes change it drops.
 """
 
 from __future__ import annotations
@@ -45,6 +50,8 @@ NUMERICAL_FEATURES: tuple[str, ...] = (
     "top_category_share",
 )
 CATEGORICAL_FEATURES: tuple[str, ...] = ("top_category",)
+# Computed across two consecutive windows (see `taste_overlap`), not from one window's SQL.
+TASTE_OVERLAP = "taste_overlap"
 CATEGORY_SHARE_PREFIX = "share_"
 # Bounded so that a fine-grained taxonomy (hundreds of leaf categories) costs no more than a coarse
 # one: Evidently's cost is per column, and a column per category made the check take tens of seconds.
@@ -91,6 +98,9 @@ class WindowPlan:
     reference: tuple[Window, ...]
     skip_reason: str | None = None
     undated_events: int = 0
+    # The window before the first reference window, when the history has it: only to measure the first
+    # reference window's `taste_overlap`, never compared itself.
+    before_reference: Window | None = None
 
     @property
     def reference_label(self) -> str:
@@ -123,7 +133,8 @@ def plan_windows(event_at: pl.Series, window_days: int, max_reference_windows: i
 
     Every window has `window_days` days, so per-user features are comparable (a user seen in a shorter
     window looks busier per day and more single-minded). A leftover shorter than a window at the start
-    is left out. `max_reference_windows` keeps only the most recent ones (None = all).
+    is left out. `max_reference_windows` keeps only the most recent ones (None = all); the window before
+    the first of them is `before_reference` when the history reaches back that far.
     """
     window_days = positive_int(window_days, "window_days")
     if max_reference_windows is not None:
@@ -146,7 +157,8 @@ def plan_windows(event_at: pl.Series, window_days: int, max_reference_windows: i
         return WindowPlan(
             None, (), f"not enough history: {days} day(s) of events, need {2 * window_days} for two {window_days}-day windows", undated
         )
-    return WindowPlan(current, tuple(reversed(reference)), None, undated)
+    before = Window(hi - step, hi) if hi - step >= first else None
+    return WindowPlan(current, tuple(reversed(reference)), None, undated, before)
 
 
 def _window_users(window_events: pl.DataFrame, users: pl.DataFrame | None) -> pl.DataFrame:
@@ -221,7 +233,7 @@ def unavailable_features(events: pl.DataFrame, items: pl.DataFrame) -> dict[str,
     if events["price"].null_count() == events.height and items["price"].null_count() == items.height:
         reasons["price_level"] = "no prices: neither the events nor the items carry one"
     if items["category"].null_count() == items.height:
-        for name in ("top_category", "top_category_share"):
+        for name in ("top_category", "top_category_share", TASTE_OVERLAP):
             reasons[name] = "the items have no categories"
     if "view" not in types:
         for name in ("cart_rate", "purchase_rate"):
@@ -232,6 +244,38 @@ def unavailable_features(events: pl.DataFrame, items: pl.DataFrame) -> dict[str,
         if "purchase" not in types:
             reasons["purchase_rate"] = "no purchase events"
     return reasons
+
+
+def taste_overlap(affinity: pl.DataFrame, windows: Sequence[Window]) -> pl.DataFrame:
+    """window_start, user_id, taste_overlap: the share of a user's category interest that is where it was in the window before.
+
+    For each window but the first of `windows` (consecutive, in time order) and each user with category
+    interest in both it and the window before: the sum over categories of min(share now, share before),
+    1 = the same mix, 0 = nothing in common. Users new to the window, or back after a gap, have none.
+    """
+    starts = [w.start for w in windows]
+    shares = affinity.filter(pl.col("category").is_not_null() & (pl.col("strength") > 0)).with_columns(
+        (pl.col("strength") / pl.col("strength").sum().over("window_start", "user_id")).alias("share")
+    )
+    out = pl.DataFrame(schema={"window_start": pl.Datetime("us", "UTC"), "user_id": pl.String, TASTE_OVERLAP: pl.Float64})
+    parts = [out]
+    for before, now in zip(starts, starts[1:]):
+        a = shares.filter(pl.col("window_start") == now).select("user_id", "category", "share")
+        b = shares.filter(pl.col("window_start") == before).select("user_id", "category", pl.col("share").alias("before"))
+        in_both = a.select("user_id").unique().join(b.select("user_id").unique(), on="user_id")
+        overlap = (
+            a.join(b, on=["user_id", "category"], how="inner")
+            .group_by("user_id")
+            .agg(pl.min_horizontal("share", "before").sum().alias(TASTE_OVERLAP))
+        )
+        parts.append(
+            in_both.join(overlap, on="user_id", how="left").select(
+                pl.lit(now, dtype=pl.Datetime("us", "UTC")).alias("window_start"),
+                "user_id",
+                pl.col(TASTE_OVERLAP).fill_null(0.0).cast(pl.Float64),
+            )
+        )
+    return pl.concat(parts)
 
 
 def _slug(category: str) -> str:

@@ -17,6 +17,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from tests.conftest import datasets_dir
 from recs_assets import contract
 from recs_assets.features import SQL_DIR, SqlParameterError, available_sql, run_sql
 from recs_assets.features.sql_runner import required_parameters, required_tables
@@ -524,11 +525,6 @@ def test_the_point_in_time_check_can_fail():
 
 
 # --- real data, when it is beside the checkout ------------------------------------------------------
-def _datasets_dir() -> Path:
-    override = os.environ.get("RECS_DATASETS_DIR")
-    return Path(override).expanduser() if override else Path(__file__).resolve().parents[2] / "shared" / "datasets"
-
-
 def _clean(raw: pl.DataFrame) -> pl.DataFrame:
     events = raw.filter(pl.col("_parse_error").is_null()).select(list(contract.EVENTS_SCHEMA))
     return events.unique("event_id", keep="first", maintain_order=True)
@@ -540,7 +536,7 @@ def test_every_sql_runs_on_the_real_datasets(source):
     from recs_assets.sources import movielens, steam
 
     module, folder = {"movielens": (movielens, "ml-100k"), "steam": (steam, "steam-200k")}[source]
-    data_dir = _datasets_dir() / folder
+    data_dir = datasets_dir() / folder
     if not data_dir.is_dir():
         pytest.skip(f"{data_dir} not found; set RECS_DATASETS_DIR to the folder holding {folder}/")
     events = _clean(module.load_raw_events(data_dir))
