@@ -146,6 +146,9 @@ def summarize(result, planned: list[str], settings: Settings, seconds: float, st
     not_built = [name for name in planned if name not in seen]
     if not_built:
         lines.append(f"Not built (an upstream step or a blocking check failed): {', '.join(not_built)}")
+    if not seen:
+        lines += ["", "Nothing was built."]
+        return "\n".join(lines + ["Exit 1: a step failed"]), False
     lines += [
         "",
         f"Outputs:   {settings.home}",

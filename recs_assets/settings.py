@@ -85,6 +85,9 @@ class Settings:
             raise ValueError(f"RECS_PROTOCOL must be one of {', '.join(protocols)}; got {self.protocol!r}")
         if self.csv_delimiter is not None and self.csv_delimiter not in (",", ";", "\t", "|"):
             raise ValueError(f"RECS_CSV_DELIMITER must be one of , ; tab |; got {self.csv_delimiter!r}")
+        if self.data_dir is not None and not self.data_dir.is_dir():
+            what = "is a file, not a folder" if self.data_dir.exists() else "does not exist"
+            raise ValueError(f"RECS_DATA_DIR {self.data_dir} {what}: set it to the folder holding the {self.source} files")
         if self.home.exists() and not self.home.is_dir():
             raise ValueError(f"RECS_HOME must be a folder; {self.home} is a file")
         if self.sim_preset not in ("games", "fashion"):

@@ -16,6 +16,7 @@ def test_defaults_run_the_simulator_in_the_checkouts_home():
 
 
 def test_every_knob_is_read(tmp_path):
+    (tmp_path / "shop").mkdir()
     settings = Settings.from_env({
         "RECS_HOME": str(tmp_path), "RECS_SOURCE": "files", "RECS_DATA_DIR": str(tmp_path / "shop"),
         "RECS_SIM_PRESET": "fashion", "RECS_SIM_SEED": "7", "RECS_SIM_USERS": "10", "RECS_SIM_ITEMS": "5",
@@ -52,9 +53,10 @@ def test_make_run_reports_bad_configuration_without_a_traceback(home, monkeypatc
 def test_a_missing_dataset_folder_is_reported_without_a_traceback(home, monkeypatch, capsys, tmp_path):
     monkeypatch.setenv("RECS_SOURCE", "movielens_100k")
     monkeypatch.setenv("RECS_DATA_DIR", str(tmp_path / "nowhere"))
-    assert main(["run"]) == 1
+    assert main(["run"]) == 2
     captured = capsys.readouterr()
-    assert "u.data" in captured.out + captured.err and "Traceback" not in captured.out + captured.err
+    assert "configuration error: RECS_DATA_DIR" in captured.err and "does not exist" in captured.err
+    assert "Traceback" not in captured.out + captured.err and "Outputs:" not in captured.out
 
 
 def test_a_home_that_is_a_file_and_an_unknown_protocol_are_refused_in_one_line(tmp_path):
