@@ -48,8 +48,81 @@ MIN_USERS_PER_SIDE = 30
 # the current side. A stacked reference is large while a week of a small shop is not, and a distance
 # measured on 50 users is mostly sampling noise, so the switch is made on the smaller side instead.
 LARGE_SAMPLE_ROWS = 1000
-# Four weeks of 7-day windows: the recent normal, not the shop as it was months ago.
-REFERENCE_WINDOWS = 4
+# The week before: measured on the simulator, a longer reference adds up a growing or draining shop's
+# trend (the 10k-user fashion shop sells its stock down, purchases/day fall 4x over 30 days) into
+# "drift" of volumes and category shares, while the adjacent week sees one week of it.
+REFERENCE_WINDOWS = 1
+# Per-column drift thresholds for the distance tests (normed Wasserstein, Jensen-Shannon), chosen by
+# benchmarks/drift.py: 1.4x to 10x the largest value seen without a shift over 20 seeds, both presets,
+# 3k and 10k users (tightest: fashion cart_rate, 0.11 at 10k users as the stock drains). Columns that
+# move with stock and traffic (volumes, prices, category shares) get a high bar; the per-user taste
+# overlap, which the default preference shift moves by 0.35-0.7 and nothing else by more than 0.09,
+# carries the detection.
+DISTANCE_THRESHOLDS: dict[str, float] = {
+    "taste_overlap": 0.2,
+    "top_category": 0.2,
+    "top_category_share": 0.15,
+    "cart_rate": 0.15,
+    "purchase_rate": 0.15,
+    "active_day_share": 0.15,
+    "frequency": 0.4,
+    "avg_session_events": 0.4,
+    "avg_session_seconds": 0.4,
+    "price_level": 0.4,
+}
+CATEGORY_SHARE_THRESHOLD = 0.5  # share_<category>: stock turning over moves these by up to 0.3
+DEFAULT_DISTANCE_THRESHOLD = 0.2
+# Small samples get p-value tests; the check fails on one drifted column, so each test's p-value bar
+# is 0.05 split over the columns (Bonferroni), keeping the chance of a false alarm at about 5%.
+FAMILY_P_VALUE = 0.05
+# One drifted column (of at most 20: 9 behaviour columns, top_category and 10 category shares) fails.
+MAX_SHARE_DRIFTED = 0.05
+
+
+# Evidently's "chisquare" tests the current counts against the reference's proportions as if those were
+# exact; the reference is a sample too, so it cried drift at p = 0.0001 on two weeks of one unchanged
+# 800-user shop (the contingency test: p = 0.13). This two-sample version is registered with Evidently.
+TWO_SAMPLE_CHISQUARE = "chisquare_two_sample"
+
+
+def _two_sample_chisquare(reference, current, feature_type, threshold):
+    """Chi-square test of independence of (side x category) counts: both sides are samples."""
+    from scipy.stats import chi2_contingency
+
+    ref_counts, cur_counts = reference.value_counts(), current.value_counts()
+    keys = sorted(set(ref_counts.index) | set(cur_counts.index), key=str)
+    table = np.array([[ref_counts.get(k, 0) for k in keys], [cur_counts.get(k, 0) for k in keys]], dtype=float)
+    table = table[:, table.sum(axis=0) > 0]
+    if table.shape[1] < 2:
+        return 1.0, False
+    p_value = float(chi2_contingency(table, correction=False)[1])
+    return p_value, p_value < threshold
+
+
+def _register_evidently_tests() -> None:
+    from evidently.legacy.calculations.stattests.registry import StatTest, _registered_stat_tests, register_stattest
+    from evidently.legacy.core import ColumnType
+
+    if TWO_SAMPLE_CHISQUARE not in _registered_stat_tests:
+        test = StatTest(name=TWO_SAMPLE_CHISQUARE, display_name="chi-square (two-sample)",
+                        allowed_feature_types=[ColumnType.Categorical], default_threshold=0.05)
+        register_stattest(test, _two_sample_chisquare)
+
+
+def column_thresholds(methods: Mapping[str, str], overrides: Mapping[str, float] | None = None) -> dict[str, float]:
+    """The drift threshold of each column for its test: calibrated distances, or a Bonferroni p-value bar."""
+    overrides = dict(overrides or {})
+    out = {}
+    for column, method in methods.items():
+        if column in overrides:
+            out[column] = float(overrides[column])
+        elif _is_p_value(method):
+            out[column] = FAMILY_P_VALUE / max(len(methods), 1)
+        elif column.startswith(windows.CATEGORY_SHARE_PREFIX):
+            out[column] = CATEGORY_SHARE_THRESHOLD
+        else:
+            out[column] = DISTANCE_THRESHOLDS.get(column, DEFAULT_DISTANCE_THRESHOLD)
+    return out
 
 
 def drift_methods(
@@ -57,16 +130,17 @@ def drift_methods(
 ) -> dict[str, str]:
     """Evidently test per column: its own defaults, chosen by the smaller side's size.
 
-    Up to LARGE_SAMPLE_ROWS rows on the smaller side: K-S for numbers, chi-square (Z with two values)
-    for categories (p < 0.05 = drift); above: normed Wasserstein for numbers (Jensen-Shannon with at
-    most 5 distinct values) and Jensen-Shannon for categories (distance >= 0.1 = drift). Evidently
+    Up to LARGE_SAMPLE_ROWS rows on the smaller side: K-S for numbers, a two-sample chi-square (Z with
+    two values) for categories (drift: p below the `column_thresholds` bar); above: normed Wasserstein
+    for numbers (Jensen-Shannon with at most 5 distinct values) and Jensen-Shannon for categories
+    (drift: distance at or above the column's calibrated threshold). Evidently
     registers chi-square and Z for categories only, so a few-valued number gets K-S in small samples.
     """
     small = min(reference.height, current.height) <= LARGE_SAMPLE_ROWS
     methods = {}
     for column in categorical:
         n_values = pl.concat([reference[column].drop_nulls(), current[column].drop_nulls()]).n_unique()
-        methods[column] = ("chisquare" if n_values > 2 else "z") if small else "jensenshannon"
+        methods[column] = (TWO_SAMPLE_CHISQUARE if n_values > 2 else "z") if small else "jensenshannon"
     for column in numerical:
         n_values = pl.concat([reference[column].drop_nulls(), current[column].drop_nulls()]).n_unique()
         methods[column] = "ks" if small else ("jensenshannon" if n_values <= 5 else "wasserstein")
@@ -121,12 +195,14 @@ def compare_feature_frames(
     unavailable: Mapping[str, str] | None = None,
     report_notes: Sequence[str] = (),
     what: str = "",
+    thresholds: Mapping[str, float] | None = None,
 ) -> MonitorResult:
     """Evidently `DataDriftPreset` over the usable columns of two frames; failed when share drifted >= threshold.
 
     Per-column tests are Evidently's, chosen by `drift_methods` (p-value tests for small samples,
     distances for large ones). `max_share_drifted` is also Evidently's `drift_share`, so its report and this
-    result use one rule. The HTML report (with `report_notes` on top: windows, threshold, left-out
+    result use one rule. Each column's threshold is `column_thresholds` (calibrated distances, Bonferroni
+    p-values), `thresholds` overriding it per column. The HTML report (with `report_notes` on top: windows, threshold, left-out
     columns) is written atomically to `report_path` when given. `what` names the comparison in the
     description (e.g. the windows' dates).
     """
@@ -144,12 +220,15 @@ def compare_feature_frames(
     from evidently import DataDefinition, Dataset, Report
     from evidently.presets import DataDriftPreset
 
+    _register_evidently_tests()
     cat = [c for c in keep if c in categorical]
     definition = DataDefinition(numerical_columns=[c for c in keep if c not in cat], categorical_columns=cat)
     ref = Dataset.from_pandas(_to_pandas(reference, keep, cat), data_definition=definition)
     cur = Dataset.from_pandas(_to_pandas(current, keep, cat), data_definition=definition)
     methods = drift_methods(reference, current, [c for c in keep if c not in cat], cat)
-    preset = DataDriftPreset(columns=keep, drift_share=max_share_drifted, per_column_method=methods)
+    per_column = column_thresholds(methods, thresholds)
+    preset = DataDriftPreset(columns=keep, drift_share=max_share_drifted, per_column_method=methods,
+                             per_column_threshold=per_column)
     snapshot = Report([preset]).run(current_data=cur, reference_data=ref)
     scores: dict[str, dict] = {}
     share = None
@@ -210,12 +289,13 @@ def measure_feature_drift(
     users: pl.DataFrame | None = None,
     *,
     window_days: int = 7,
-    max_share_drifted: float = 0.3,
+    max_share_drifted: float = MAX_SHARE_DRIFTED,
     report_path: Path | None = None,
     interaction_params: Mapping[str, float | None] | None = None,
     max_categories: int = MAX_CATEGORY_COLUMNS,
     max_reference_windows: int | None = REFERENCE_WINDOWS,
     min_users: int = MIN_USERS_PER_SIDE,
+    thresholds: Mapping[str, float] | None = None,
 ) -> MonitorResult:
     """Per-user behaviour in the latest `window_days` against the earlier windows of that length.
 
@@ -224,6 +304,12 @@ def measure_feature_drift(
     prices, no categories, no views) and columns without variation are left out, each with its reason in
     `details["dropped_columns"]`. The reference is the `max_reference_windows` windows before the
     current one (None = all history). `interaction_params` are the feature store's weights ($w_view, ...).
+
+    Calibrated on the simulator (benchmarks/drift.py, 20 seeds x both presets, with and without the
+    preference shift): the week before as reference (a longer one adds up a growing or draining shop's
+    trend), per-user rates rather than volumes, each returning user's `taste_overlap` with their
+    previous week as the main signal, high bars for what stock and traffic move (volumes, prices,
+    category shares), and one drifted column failing the check. `thresholds` overrides a column's.
     """
     events, items = conform(events, EVENTS_SCHEMA), conform(items, ITEMS_SCHEMA)
     plan = plan_windows(events["event_at"], window_days, max_reference_windows)
@@ -268,6 +354,7 @@ def measure_feature_drift(
         unavailable=unavailable,
         report_notes=notes,
         what=what,
+        thresholds=thresholds,
     )
     details = {
         **result.details,
@@ -281,7 +368,7 @@ def measure_feature_drift(
 
 
 # Tests whose score is a p-value (drift when below the threshold); the others are distances (drift at or above).
-P_VALUE_METHODS = frozenset({"ks", "chisquare", "z"})
+P_VALUE_METHODS = frozenset({"ks", "chisquare", "z", TWO_SAMPLE_CHISQUARE})
 
 
 def _is_p_value(method: str) -> bool:

@@ -2,7 +2,7 @@
 
 Evidently takes seconds to import and about a second per report, so the tests that run it are slow.
 The hand-made shops (conftest) repeat one week exactly, so no column may drift unless the last week is
-shifted; the simulator tests use its preference shift: from day 14 users' category tastes are redrawn.
+shifted; the simulator tests use its preference shift: from day 23 users' category tastes are redrawn.
 """
 
 from __future__ import annotations
@@ -15,6 +15,10 @@ import polars as pl
 import pytest
 
 from recs_assets.monitoring.drift import (
+    CATEGORY_SHARE_THRESHOLD,
+    DISTANCE_THRESHOLDS,
+    MAX_SHARE_DRIFTED,
+    column_thresholds,
     compare_feature_frames,
     drift_methods,
     measure_feature_drift,
@@ -53,10 +57,24 @@ def test_columns_without_data_or_variation_are_left_out_with_the_reason():
 def test_small_samples_get_p_value_tests_and_large_ones_distances():
     small = pl.DataFrame({"x": np.arange(50, dtype=float), "few": [0.0, 1.0] * 25, "cat": ["a", "b"] * 25})
     assert drift_methods(small, small, ["x", "few"], ["cat"]) == {"x": "ks", "few": "ks", "cat": "z"}
+    three = pl.DataFrame({"cat": ["a", "b", "c"] * 10})
+    assert drift_methods(three, three, [], ["cat"]) == {"cat": "chisquare_two_sample"}
     big = pl.DataFrame({"x": np.arange(2000, dtype=float), "few": [0.0, 1.0] * 1000, "cat": ["a", "b", "c", "d"] * 500})
     assert drift_methods(big, big, ["x", "few"], ["cat"]) == {"x": "wasserstein", "few": "jensenshannon", "cat": "jensenshannon"}
     # the smaller side decides: a big stacked reference against a small current window is a small sample
     assert drift_methods(big, small, ["x"], [])["x"] == "ks"
+
+
+def test_distances_get_calibrated_thresholds_and_p_values_a_bonferroni_bar():
+    methods = {"taste_overlap": "wasserstein", "frequency": "wasserstein", "share_rpg": "jensenshannon", "new": "wasserstein"}
+    got = column_thresholds(methods)
+    assert got == {"taste_overlap": DISTANCE_THRESHOLDS["taste_overlap"], "frequency": DISTANCE_THRESHOLDS["frequency"],
+                   "share_rpg": CATEGORY_SHARE_THRESHOLD, "new": 0.2}
+    # the taste overlap is the sensitive one; volumes that move with stock get a higher bar
+    assert got["taste_overlap"] < got["frequency"]
+    small = column_thresholds({"a": "ks", "b": "ks", "c": "chisquare", "d": "z"})
+    assert small == {c: pytest.approx(0.05 / 4) for c in "abcd"}
+    assert column_thresholds({"a": "ks"}, {"a": 0.01}) == {"a": 0.01}
 
 
 def test_nothing_left_to_compare_is_a_skip_not_a_crash():
@@ -136,7 +154,7 @@ def test_a_shift_in_the_category_mix_fails_and_names_the_columns():
     # behaviour that did not change does not drift
     assert not {"frequency", "cart_rate", "avg_session_events"} & set(result.details["drifted_columns"])
     assert result.values["share_drifted"] == pytest.approx(result.values["columns_drifted"] / result.values["columns_compared"])
-    assert result.values["share_drifted"] >= 0.3
+    assert result.values["share_drifted"] >= MAX_SHARE_DRIFTED
     # the same data passes with a threshold above what was measured
     lenient = measure_feature_drift(shop_events(n_users=90, shift_last_week=True), shop_items(), max_share_drifted=0.9)
     assert lenient.passed and lenient.values["share_drifted"] == result.values["share_drifted"]
@@ -144,44 +162,48 @@ def test_a_shift_in_the_category_mix_fails_and_names_the_columns():
 
 # ---------------------------------------------------------------------------------------------
 # The simulator: its preference shift is caught, the same world without it is not flagged
+# (the benchmark's scale, benchmarks/drift.py: 3,000 users x 30 days, shift from day 23; fixed seeds)
 # ---------------------------------------------------------------------------------------------
-START = dt.date(2026, 9, 1)
-SHIFT_DAY, N_DAYS = 14, 21
+SHIFT_DAY, N_DAYS = 23, 30
 
 
 @pytest.fixture(scope="module")
 def worlds():
-    def world(shift):
-        config = SimulatorConfig(
-            n_users=1500, n_items=600, n_days=N_DAYS, preference_shift_day=SHIFT_DAY if shift else None, shift_strength=1.0
-        )
-        return simulate(config)
+    cache = {}
 
-    return {"shifted": world(True), "unshifted": world(False)}
+    def world(preset, shift):
+        if (preset, shift) not in cache:
+            config = SimulatorConfig(preset=preset, seed=3, n_users=3000, n_items=1500, n_days=N_DAYS,
+                                     preference_shift_day=SHIFT_DAY if shift else None)
+            cache[preset, shift] = simulate(config)
+        return cache[preset, shift]
+
+    return world
 
 
+@pytest.mark.parametrize("preset", ["games", "fashion"])
 @runs_evidently
-def test_the_simulated_preference_shift_fails_and_the_stationary_world_passes(worlds, tmp_path):
-    shifted, unshifted = worlds["shifted"], worlds["unshifted"]
+def test_the_simulated_preference_shift_fails_and_the_same_world_without_it_passes(worlds, preset, tmp_path):
+    shifted, unshifted = worlds(preset, True), worlds(preset, False)
     report = tmp_path / "reports" / "feature_drift.html"
     moved = measure_feature_drift(shifted.events, shifted.items, shifted.users, report_path=report)
     still = measure_feature_drift(unshifted.events, unshifted.items, unshifted.users)
-    assert moved.failed and moved.values["share_drifted"] >= 0.3, moved.description
-    assert "top_category" in moved.details["drifted_columns"]
-    assert any(c.startswith("share_") for c in moved.details["drifted_columns"])
-    assert still.passed and still.values["share_drifted"] < 0.3, still.description
+    assert still.passed and still.details["drifted_columns"] == [], still.description
+    assert moved.failed, moved.description
+    # the users' own category mix moved away from their previous week's
+    assert "taste_overlap" in moved.details["drifted_columns"]
     assert moved.details["windows"] == {
-        "current": "2026-09-15..2026-09-21",
-        "reference": ["2026-09-01..2026-09-07", "2026-09-08..2026-09-14"],
+        "current": "2026-09-24..2026-09-30",
+        "reference": ["2026-09-17..2026-09-23"],
         "window_days": 7,
     }
-    assert "current 2026-09-15..2026-09-21 vs reference 2026-09-01..2026-09-14" in moved.description
-    assert "threshold 30%" in moved.description
+    assert "current 2026-09-24..2026-09-30 vs reference 2026-09-17..2026-09-23" in moved.description
+    assert "threshold 5%" in moved.description
     # the HTML report states the windows and uses the check's threshold, not Evidently's default 0.5
     page = report.read_text(encoding="utf-8")
     assert moved.report_path == str(report) and still.report_path is None
-    assert "Current window: 2026-09-15..2026-09-21" in page and "2026-09-01..2026-09-14" in page
-    assert "Dataset drift detection threshold is 0.3" in page and "threshold is 0.5" not in page
+    assert "Current window: 2026-09-24..2026-09-30" in page and "2026-09-17..2026-09-23" in page
+    assert "Dataset drift detection threshold is 0.05" in page and "threshold is 0.5" not in page
     assert not list(report.parent.glob(".*tmp*"))  # written atomically, no temp file left
 
 
@@ -246,3 +268,19 @@ def test_without_categories_only_scores_are_judged_and_with_neither_it_skips():
     nothing = measure_prediction_drift(before, other_model, no_categories)
     assert nothing.skipped and nothing.description.startswith("nothing comparable")
     assert nothing.details["not_measured"]["category_tvd"] == "the items have no categories"
+
+
+def test_the_small_sample_category_test_treats_both_sides_as_samples():
+    import pandas as pd
+
+    from recs_assets.monitoring.drift import _two_sample_chisquare
+
+    same = pd.Series(["a"] * 30 + ["b"] * 20 + ["c"] * 10)
+    assert _two_sample_chisquare(same, same, None, 0.05) == (pytest.approx(1.0), False)
+    moved = pd.Series(["a"] * 10 + ["b"] * 20 + ["c"] * 30)
+    p_value, drifted = _two_sample_chisquare(same, moved, None, 0.05)
+    assert drifted and p_value < 1e-4
+    # 2x3 table (30, 20, 10) vs (25, 20, 15): chi-square 16/11 on 2 degrees of freedom -> p = exp(-8 / 11)
+    nearby = pd.Series(["a"] * 25 + ["b"] * 20 + ["c"] * 15)
+    assert _two_sample_chisquare(same, nearby, None, 0.05)[0] == pytest.approx(np.exp(-8 / 11))
+    assert _two_sample_chisquare(pd.Series(["a"] * 5), pd.Series(["a"] * 7), None, 0.05) == (1.0, False)

@@ -9,11 +9,13 @@ import pytest
 
 from recs_assets.monitoring.window_features import (
     OTHER_CATEGORY,
+    TASTE_OVERLAP,
     Window,
     WindowFeatures,
     category_share_columns,
     plan_windows,
     stacked_window_features,
+    taste_overlap,
     top_category_over,
     unavailable_features,
     user_window_features,
@@ -36,7 +38,11 @@ def test_windows_are_whole_days_of_equal_length_ending_the_day_after_the_last_ev
     assert plan.reference == (Window(_day(2), _day(9)), Window(_day(9), _day(16)))
     assert plan.current.label == "2026-09-23..2026-09-29" and plan.current.days == 7
     assert plan.reference_label == "2026-09-09..2026-09-22" and plan.skip_reason is None
-    assert plan_windows(at, 7, max_reference_windows=1).reference == (Window(_day(9), _day(16)),)
+    assert plan.before_reference is None  # [-5, 2) would start before the first event
+    one = plan_windows(at, 7, max_reference_windows=1)
+    assert one.reference == (Window(_day(9), _day(16)),)
+    # the window before the reference, kept only to measure the reference's taste overlap
+    assert one.before_reference == Window(_day(2), _day(9))
 
 
 def test_no_timestamps_too_little_history_and_no_events_are_skip_reasons():
@@ -116,7 +122,7 @@ def test_missing_prices_categories_and_event_types_are_named():
     # an item list price alone is enough for price_level
     assert "price_level" not in unavailable_features(shop_events(n_users=3, prices=False), shop_items())
     no_category = unavailable_features(shop_events(n_users=3), shop_items(categories=False))
-    assert set(no_category) == {"top_category", "top_category_share"}
+    assert set(no_category) == {"top_category", "top_category_share", "taste_overlap"}
     ratings = unavailable_features(shop_events(n_users=3, event_types=("rating",), prices=False), shop_items(prices=False))
     assert ratings["cart_rate"] == ratings["purchase_rate"] == "no view events, and cart and purchase rates are per view"
     views_only = unavailable_features(shop_events(n_users=3, event_types=("view",)), shop_items())
@@ -179,3 +185,36 @@ def test_windows_are_cut_in_utc_whatever_the_events_zone():
     plan = plan_windows(at, 7)
     assert plan.skip_reason is None
     assert plan.reference == (Window(dt.datetime(2026, 9, 7, tzinfo=UTC), dt.datetime(2026, 9, 14, tzinfo=UTC)),)
+
+
+# ---------------------------------------------------------------------------------------------
+# Taste overlap: a user's category mix against their own previous window
+# ---------------------------------------------------------------------------------------------
+def test_taste_overlap_is_the_shared_part_of_a_users_category_mix_with_the_window_before():
+    w0, w1 = Window(_day(0), _day(7)), Window(_day(7), _day(14))
+    stamp = pl.Datetime("us", "UTC")
+    affinity = pl.DataFrame(
+        {
+            "window_start": [w0.start] * 4 + [w1.start] * 4,
+            "user_id": ["a", "a", "b", "c", "a", "a", "b", "d"],
+            "category": ["rpg", "puzzle", "rpg", "rpg", "rpg", "racing", "puzzle", "rpg"],
+            "strength": [3.0, 1.0, 2.0, 1.0, 1.0, 1.0, 5.0, 1.0],
+        },
+        schema_overrides={"window_start": stamp},
+    )
+    got = taste_overlap(affinity, [w0, w1]).sort("user_id")
+    # a: 3/4 rpg + 1/4 puzzle, then 1/2 rpg + 1/2 racing -> min(3/4, 1/2) = 0.5
+    # b: rpg, then puzzle -> nothing in common; c: gone; d: new -> not measured
+    assert got["user_id"].to_list() == ["a", "b"]
+    assert got[TASTE_OVERLAP].to_list() == pytest.approx([0.5, 0.0])
+    assert got["window_start"].to_list() == [w1.start, w1.start]
+    # the first window has no window before it, so no overlap
+    assert taste_overlap(affinity, [w0]).height == 0
+
+
+def test_a_repeated_week_has_full_taste_overlap():
+    events = shop_events(weeks=2)
+    weeks = [Window(_day(0), _day(7)), Window(_day(7), _day(14))]
+    both = stacked_window_features(events, shop_items(), weeks)
+    got = taste_overlap(both.affinity, weeks)
+    assert got.height == 40 and got[TASTE_OVERLAP].to_list() == pytest.approx([1.0] * 40)
