@@ -1,0 +1,29 @@
+"""A shop whose tastes shift: `make run` warns about the drift (exit 0) and the sensor then asks for retraining, once."""
+
+from __future__ import annotations
+
+import dagster as dg
+import pytest
+
+from recs_assets.cli import run_everything, summarize
+from recs_assets.defs.automation import retrain_on_drift
+from recs_assets.settings import Settings
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.mark.parametrize("shift_day, fires", [(23, True), (None, False)], ids=["shifted", "steady"])
+def test_the_drift_warning_and_the_retraining_request(home, shift_day, fires):
+    # The scale of the drift benchmark's calibration (3,000 users, 30 days; a shift from day 23).
+    settings = Settings(home=home, sim_users=3_000, sim_items=1_500, sim_days=30, sim_seed=3, sim_shift_day=shift_day)
+    result, planned = run_everything(settings)
+    report, ok = summarize(result, planned, settings, 0.0)
+    drift = next(c for c in result.get_asset_check_evaluations() if c.check_name == "feature_drift_check")
+    assert drift.passed is not fires and ok  # a drift alarm is a warning: the run still succeeds
+    assert ("WARN events.feature_drift_check" in report) is fires
+    with dg.build_sensor_context(instance=dg.DagsterInstance.get()) as context:
+        first = retrain_on_drift(context)
+        assert isinstance(first, dg.RunRequest) is fires
+        if fires:
+            assert first.tags["recs/trigger"] == "feature_drift"
+            assert isinstance(retrain_on_drift(context), dg.SkipReason)  # once per drift result
