@@ -37,6 +37,10 @@ def run_everything(settings: Settings, *, quiet: bool = True, job_name: str | No
 
     from recs_assets.definitions import EVERYTHING_JOB, build_definitions
 
+    from recs_assets.tracking import ensure_experiment
+
+    # Before dagster-mlflow's resource sets the experiment: otherwise MLflow writes ./mlruns wherever this runs.
+    ensure_experiment(settings.home)
     defs = build_definitions(settings)
     job = defs.resolve_job_def(job_name or EVERYTHING_JOB)
     raw = defs.resolve_assets_def("raw_events")

@@ -24,3 +24,13 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("DAGSTER_HOME", str(home / "dagster"))
     (home / "dagster").mkdir(parents=True)
     return home
+
+
+@pytest.fixture(autouse=True)
+def nothing_written_into_the_checkout():
+    """Fail the test that leaves MLflow's default `./mlruns` in the checkout or the working directory."""
+    places = {CHECKOUT / "mlruns", Path.cwd() / "mlruns"}
+    before = {p for p in places if p.exists()}
+    yield
+    appeared = sorted(str(p) for p in places if p.exists() and p not in before)
+    assert not appeared, f"this test wrote {appeared}: MLflow was used before the home's experiment was set up"
