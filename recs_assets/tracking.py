@@ -123,7 +123,7 @@ def log_ranker_run(mlflow_client_module, name: str, ranker, metrics: dict[str, f
         mlflow.log_metrics({_metric_key(k): v for k, v in metrics.items() if _finite(v)})
         mlflow.log_dict(ranker.importance(), "feature_importance.json")
         info = mlflow.lightgbm.log_model(
-            getattr(ranker.booster, "booster_", ranker.booster), name=name, registered_model_name=name, pip_requirements=_MODEL_REQUIREMENTS
+            ranker.booster, name=name, registered_model_name=name, pip_requirements=_MODEL_REQUIREMENTS
         )
         return run.info.run_id, int(info.registered_model_version)
 

@@ -13,8 +13,12 @@ from typing import Any
 
 import polars as pl
 
+from recs_assets.evaluation.metrics import evaluate
+from recs_assets.models import MODELS
 from recs_assets.models.lists import recommend_frame, top_of
-from recs_assets.training.ranking_set import rank_lists
+from recs_assets.models.ranker import LightGBMRanker
+from recs_assets.training.ranking_set import build_ranking_set, features_at, fit_generator, rank_lists
+from recs_assets.training.splits import holdout_truth
 
 RANKER = "ranker"
 
@@ -61,11 +65,6 @@ def evaluate_pipeline(
     The same steps as the `training`, `models` and `evaluation` asset groups, as one function, so
     benchmarks run our protocols on any source with exactly the code the assets use.
     """
-    from recs_assets.evaluation.metrics import evaluate
-    from recs_assets.models import MODELS
-    from recs_assets.models.ranker import LightGBMRanker
-    from recs_assets.training.ranking_set import build_ranking_set, features_at, fit_generator
-    from recs_assets.training.splits import holdout_truth
 
     known = features_at(split.train, events, items, users, split.cutoff, weights)
     generators = {name: fit_generator(cls(), known["interactions"], known["item_features"]) for name, cls in MODELS.items()}

@@ -15,15 +15,12 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import lightgbm as lgb
 import numpy as np
 import polars as pl
-
-from recs_assets.models.lists import candidates_from_lists, recommend_frame
 
 from recs_assets.models.inputs import list_length
 
@@ -52,18 +49,6 @@ ITEM_COLUMNS = (
     "listing_age_days",
 )
 
-
-def candidates(generators: Mapping[str, Any], user_ids: Sequence[str], n_per_generator: int) -> pl.DataFrame:
-    """The union of every generator's top items per user, with each generator's score and rank.
-
-    Columns: user_id, item_id, then `<generator>_score` and `<generator>_rank` for each generator
-    (null where that generator did not propose the item), and `n_generators` (how many proposed it).
-    """
-    if not generators:
-        raise ValueError("candidates need at least one generator")
-    return candidates_from_lists({name: recommend_frame(model, user_ids, n_per_generator) for name, model in generators.items()})
-
-
 def ranking_features(
     candidate_pairs: pl.DataFrame,
     user_features: pl.DataFrame,
@@ -91,20 +76,16 @@ def ranking_features(
         .drop("category")
     )
 
-
 def attach_labels(features: pl.DataFrame, truth: pl.DataFrame) -> pl.DataFrame:
     """Label each candidate 1 if the user interacted with it in the label window, else 0."""
     positives = truth.select("user_id", "item_id").unique().with_columns(pl.lit(1, dtype=pl.Int32).alias("label"))
     return features.join(positives, on=["user_id", "item_id"], how="left").with_columns(pl.col("label").fill_null(0))
 
-
 # Columns that identify or label a row rather than describe it.
 NOT_FEATURES = ("user_id", "item_id", "label", "window")
 
-
 def feature_columns(frame: pl.DataFrame) -> list[str]:
     return [c for c in frame.columns if c not in NOT_FEATURES]
-
 
 class LightGBMRanker:
     """LambdaRank on candidate pairs grouped by user; hyper-parameters and seed are explicit.

@@ -11,7 +11,9 @@ from recs_assets.training.splits import holdout_truth
 from recs_assets.evaluation.metrics import evaluate
 from recs_assets.features import DEFAULT_INTERACTION_PARAMS
 from recs_assets.models import MODELS, ItemKNNRecommender, PopularityRecommender
-from recs_assets.models.ranker import LightGBMRanker, attach_labels, candidates, ranking_features
+from recs_assets.models.lists import candidates_from_lists
+from recs_assets.models.lists import candidates_from_lists
+from recs_assets.models.ranker import LightGBMRanker, attach_labels, ranking_features
 from recs_assets.sources.simulator import SimulatorConfig, simulate
 from recs_assets.training.ranking_set import build_ranking_set, features_at, fit_generator, rank_for_users
 from recs_assets.training.splits import make_split
@@ -36,7 +38,7 @@ def fitted_generators():
 
 
 def test_candidates_are_the_union_with_each_generators_rank_and_null_where_absent():
-    pairs = candidates(fitted_generators(), ["u1"], 2)
+    pairs = candidates_from_lists({name: recommend_frame(m, ["u1"], 2) for name, m in fitted_generators().items()})
     assert pairs["user_id"].unique().to_list() == ["u1"]
     # Nothing the user already has is proposed.
     assert not set(pairs["item_id"]) & {"a1", "a2"}
