@@ -31,10 +31,14 @@ from recs_assets.monitoring.drift import measure_feature_drift  # noqa: E402
 from recs_assets.sources.simulator import SimulatorConfig, simulate  # noqa: E402
 
 
+def day_end(start: dt.date, day: int) -> dt.datetime:
+    """The cut-off of a run at the end of day index `day` of a simulation starting on `start` (UTC)."""
+    return dt.datetime.combine(start + dt.timedelta(days=day + 1), dt.time(), tzinfo=dt.UTC)
+
+
 def events_up_to(events: pl.DataFrame, start: dt.date, day: int) -> pl.DataFrame:
     """Events of days 0..day (inclusive): what a run at the end of `day` sees."""
-    end = dt.datetime.combine(start + dt.timedelta(days=day + 1), dt.time(), tzinfo=dt.UTC)
-    return events.filter(pl.col("event_at") < end)
+    return events.filter(pl.col("event_at") < day_end(start, day))
 
 
 def one_seed(preset: str, seed: int, users: int, items: int, days: int, shift_day: int) -> dict:

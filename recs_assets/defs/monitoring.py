@@ -13,13 +13,16 @@ import polars as pl
 
 from recs_assets.layout import HomeLayout
 from recs_assets.monitoring.drift import (
+    MAX_CATEGORY_TVD,
+    MAX_NEW_CATEGORY_SHARE,
     MAX_SHARE_DRIFTED,
     MIN_USERS_PER_SIDE,
+    PREDICTION_REFERENCE_NOTE,
     REFERENCE_WINDOWS,
     measure_feature_drift,
     measure_prediction_drift,
 )
-from recs_assets.monitoring.health import serving_health_from_log
+from recs_assets.monitoring.health import HEALTH_BUDGET_NOTE, MAX_ERROR_RATE, MAX_P99_MS, serving_health_from_log
 from recs_assets.monitoring.result import MonitorResult
 from resources.home_folder import HomeFolder
 from resources.interaction_weights import InteractionWeights
@@ -42,17 +45,21 @@ class FeatureDriftConfig(dg.Config):
 
 
 class PredictionDriftConfig(dg.Config):
-    """Current recommendation snapshot against the newest one in `$RECS_HOME/serving/history/`."""
+    """Current recommendation snapshot against the newest one in `$RECS_HOME/serving/history/` (the
+    previous run's). Defaults calibrated on the simulator (benchmarks/prediction_drift.py), kept in
+    recs_assets.monitoring.drift."""
 
-    max_score_ks: float = 0.2
-    max_category_tvd: float = 0.15
+    max_new_category_share: float = MAX_NEW_CATEGORY_SHARE  # of the items new in users' lists
+    max_category_tvd: float = MAX_CATEGORY_TVD
+    min_users: int = MIN_USERS_PER_SIDE  # fewer users in both snapshots: the per-user share is not judged
 
 
 class ServingHealthConfig(dg.Config):
-    """Latency and error budget of the API, from `$RECS_HOME/serving/request_log.jsonl`."""
+    """Latency and error budget of the API, from `$RECS_HOME/serving/request_log.jsonl` (budget from
+    benchmarks/serve.py, kept in recs_assets.monitoring.health)."""
 
-    max_p99_ms: float = 50.0
-    max_error_rate: float = 0.01
+    max_p99_ms: float = MAX_P99_MS
+    max_error_rate: float = MAX_ERROR_RATE
     lookback_hours: float | None = None
 
 
@@ -116,6 +123,24 @@ def feature_drift_check(context, config: FeatureDriftConfig, home: HomeFolder, i
     yield from _emit(context, result, dg.AssetCheckSeverity.ERROR)
 
 
+PREDICTION_DRIFT_DESCRIPTION = (
+    "Are we suddenly recommending other kinds of items? Today's recommendations against the previous "
+    "run's, user by user: of the items new in a user's list, the share from categories that user was not "
+    f"shown before. Stock selling out replaces an item with one of the same kind; a change of tastes "
+    f"brings new kinds. Fails above {MAX_NEW_CATEGORY_SHARE:.0%} of the new items, or when the overall "
+    f"category mix moves by more than {MAX_CATEGORY_TVD:g} (total variation). Reference: "
+    f"{PREDICTION_REFERENCE_NOTE}. Thresholds chosen on the simulator (benchmarks/prediction_drift.py: "
+    "daily refits over 20 seeds per preset, above the largest value seen without a shift; the default "
+    "preference shift detected on its first day). Score shifts are reported, not judged (a refitted "
+    "model's scores are on a new scale). Skipped, with the reason, without a previous snapshot or categories."
+)
+
+SERVING_HEALTH_DESCRIPTION = (
+    "Is the API answering fast and without errors? p99 latency and server-error rate from the API's request "
+    f"log. {HEALTH_BUDGET_NOTE} Skipped, with the reason, when there is no traffic (or only health probes)."
+)
+
+
 def newest_snapshot(history_dir: Path) -> Path | None:
     """The newest `recommendation_snapshot-<timestamp>.parquet` in `history_dir` (by name, then mtime)."""
     files = sorted(Path(history_dir).glob(HISTORY_PATTERN), key=lambda p: (p.name, p.stat().st_mtime))
@@ -124,7 +149,7 @@ def newest_snapshot(history_dir: Path) -> Path | None:
 
 @dg.multi_asset_check(
     specs=[dg.AssetCheckSpec("prediction_drift_check", asset="recommendation_snapshot", additional_deps=["items"], blocking=False,
-                             description="Scores and category mix of the recommendations against the previous snapshot.")],
+                             description=PREDICTION_DRIFT_DESCRIPTION)],
     ins={"recommendation_snapshot": dg.AssetIn("recommendation_snapshot"), "items": dg.AssetIn("items")},
     can_subset=True,
 )
@@ -134,8 +159,9 @@ def prediction_drift_check(context, config: PredictionDriftConfig, home: HomeFol
         pl.read_parquet(previous_path) if previous_path else None,
         recommendation_snapshot,
         items,
-        max_score_ks=config.max_score_ks,
+        max_new_category_share=config.max_new_category_share,
         max_category_tvd=config.max_category_tvd,
+        min_users=config.min_users,
         previous_label=previous_path.name if previous_path else "the previous snapshot",
     )
     yield from _emit(context, result, dg.AssetCheckSeverity.WARN)
@@ -143,7 +169,7 @@ def prediction_drift_check(context, config: PredictionDriftConfig, home: HomeFol
 
 @dg.multi_asset_check(
     specs=[dg.AssetCheckSpec("serving_health_check", asset="recommendation_snapshot", blocking=False,
-                             description="API latency (p99) and server error rate from the request log.")],
+                             description=SERVING_HEALTH_DESCRIPTION)],
     can_subset=True,
 )
 def serving_health_check(context, config: ServingHealthConfig, home: HomeFolder):

@@ -2,7 +2,9 @@
 
 Reads the API's request log through `recs_assets.serving.request_log` (the one definition of a log
 line) and measures latency percentiles and error rates against a budget. No traffic is a skip, not a
-pass: with no requests nothing was measured. Pure: no Dagster.
+pass: with no requests nothing was measured, and requests that only probe the API (health checks,
+version, docs) are no traffic either. The log is the API's own, so this holds whatever the data
+source. Pure: no Dagster.
 """
 
 from __future__ import annotations
@@ -16,7 +18,20 @@ import numpy as np
 
 from recs_assets.arguments import number_in, whole_number
 from recs_assets.monitoring.result import MonitorResult
-from recs_assets.serving.request_log import RequestRecord, read_request_log
+from recs_assets.serving.request_log import RequestRecord, read_request_log, request_log_files
+
+# The budget comes from benchmarks/serve.py, not from the simulator (the simulator has no traffic): on
+# 2 cores with 100k users in the snapshot the API answered at p99 1.2 ms at 500 requests/s with zero
+# errors (README, Serving). 50 ms leaves room for a busier machine and bigger lists while still catching
+# a store that fell back to disk or a stalled worker; 1% server errors is far above the zero measured.
+MAX_P99_MS = 50.0
+MAX_ERROR_RATE = 0.01
+HEALTH_BUDGET_NOTE = (
+    f"Budget: p99 latency {MAX_P99_MS:g} ms and {MAX_ERROR_RATE:.0%} server errors, set from benchmarks/serve.py "
+    "(p99 1.2 ms at 500 requests/s, no errors, on 2 cores), not from the simulator, which has no traffic."
+)
+# Endpoints a load balancer or a person probes: requests to them alone are not serving traffic.
+PROBE_ENDPOINTS = frozenset({"/health", "/version", "/docs", "/redoc", "/openapi.json", "/favicon.ico"})
 
 
 def _endpoint(path: str | None) -> str:
@@ -30,16 +45,17 @@ def _endpoint(path: str | None) -> str:
 def measure_serving_health(
     records: Sequence[RequestRecord],
     *,
-    max_p99_ms: float = 50.0,
-    max_error_rate: float = 0.01,
+    max_p99_ms: float = MAX_P99_MS,
+    max_error_rate: float = MAX_ERROR_RATE,
     malformed_lines: int = 0,
     source: str = "the request log",
 ) -> MonitorResult:
     """Latency percentiles (ms, numpy's linear interpolation) and error rates of `records` against a budget.
 
     Error rate: status >= 500; client error rate: 400 <= status < 500 (reported, not judged). Failed
-    when p99 exceeds `max_p99_ms` or the error rate exceeds `max_error_rate`; skipped with no requests.
-    `details["by_endpoint"]` gives requests, p99 and error rate per first path segment.
+    when p99 exceeds `max_p99_ms` or the error rate exceeds `max_error_rate`; skipped with no requests,
+    or only probes (`PROBE_ENDPOINTS`). `details["by_endpoint"]` gives requests, p99 and error rate per
+    first path segment.
     """
     max_p99_ms = number_in(max_p99_ms, "max_p99_ms", 0.0, math.inf, open_low=True, open_high=True)
     max_error_rate = number_in(max_error_rate, "max_error_rate", 0.0, 1.0)
@@ -47,6 +63,12 @@ def measure_serving_health(
     if not records:
         note = f" ({malformed_lines} unreadable line(s))" if malformed_lines else ""
         return MonitorResult.skip(f"no traffic yet: no requests in {source}{note}", malformed_lines=malformed_lines)
+    probes = sum(_endpoint(r.path) in PROBE_ENDPOINTS for r in records)
+    if probes == len(records):
+        return MonitorResult.skip(
+            f"no traffic yet: only {probes:,} probe request(s) ({', '.join(sorted({_endpoint(r.path) for r in records}))}) in {source}",
+            malformed_lines=malformed_lines,
+        )
     latency = np.asarray([r.latency_ms for r in records], dtype=np.float64)
     status = np.asarray([r.status for r in records], dtype=np.int64)
     errors, client = status >= 500, (status >= 400) & (status < 500)
@@ -97,18 +119,22 @@ def serving_health_from_log(
     log_path: Path,
     since: dt.datetime | None = None,
     *,
-    max_p99_ms: float = 50.0,
-    max_error_rate: float = 0.01,
+    max_p99_ms: float = MAX_P99_MS,
+    max_error_rate: float = MAX_ERROR_RATE,
 ) -> MonitorResult:
     """`measure_serving_health` of the requests in the log at `log_path` at or after `since` (all when None)."""
     log_path = Path(log_path)
+    # The rotated files too (request_log.jsonl.1, .2, ...): a rotation just before the check must not
+    # hide the traffic that filled the file.
     read = read_request_log(log_path, since=since)
-    if not log_path.exists():
+    files = request_log_files(log_path)
+    if not files:
         source = f"{log_path} (no log yet)"
-    elif since is not None:
-        source = f"{log_path} since {since.isoformat(timespec='minutes')}"
     else:
-        source = str(log_path)
+        rotated = len(files) - log_path.exists()
+        source = str(log_path) + (f" and {rotated} rotated file(s)" if rotated else "")
+        if since is not None:
+            source += f" since {since.isoformat(timespec='minutes')}"
     return measure_serving_health(
         read.records, max_p99_ms=max_p99_ms, max_error_rate=max_error_rate, malformed_lines=read.malformed, source=source
     )

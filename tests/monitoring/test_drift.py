@@ -1,4 +1,4 @@
-"""Feature drift (Evidently on per-user window features) and prediction drift (two recommendation snapshots).
+"""Feature drift (Evidently on per-user window features); prediction drift is in test_prediction_drift.py.
 
 Evidently takes seconds to import and about a second per report, so the tests that run it are slow.
 The hand-made shops (conftest) repeat one week exactly, so no column may drift unless the last week is
@@ -22,7 +22,6 @@ from recs_assets.monitoring.drift import (
     compare_feature_frames,
     drift_methods,
     measure_feature_drift,
-    measure_prediction_drift,
     usable_columns,
 )
 from recs_assets.sources.simulator import SimulatorConfig, simulate
@@ -205,69 +204,6 @@ def test_the_simulated_preference_shift_fails_and_the_same_world_without_it_pass
     assert "Current window: 2026-09-24..2026-09-30" in page and "2026-09-17..2026-09-23" in page
     assert "Dataset drift detection threshold is 0.05" in page and "threshold is 0.5" not in page
     assert not list(report.parent.glob(".*tmp*"))  # written atomically, no temp file left
-
-
-# ---------------------------------------------------------------------------------------------
-# Prediction drift
-# ---------------------------------------------------------------------------------------------
-ITEMS = pl.DataFrame({"item_id": [f"i{j}" for j in range(40)], "category": ["rpg"] * 20 + ["puzzle"] * 20})
-
-
-def _snapshot(seed: int, category_items: list[str], score_shift: float = 0.0, model: str | None = "ranker_model") -> pl.DataFrame:
-    rng = np.random.default_rng(seed)
-    rows = []
-    for u in range(100):
-        chosen = rng.choice(category_items, size=10, replace=False)
-        scores = np.sort(rng.normal(1.0 + score_shift, 0.3, size=10))[::-1]
-        rows += [(f"u{u}", str(i), r + 1, float(s)) for r, (i, s) in enumerate(zip(chosen, scores))]
-    snap = pl.DataFrame(rows, schema=["user_id", "item_id", "rank", "score"], orient="row")
-    return snap.with_columns(pl.lit(model).alias("model")) if model else snap
-
-
-def test_identical_snapshots_do_not_drift():
-    snap = _snapshot(1, ITEMS["item_id"].to_list())
-    result = measure_prediction_drift(snap, snap, ITEMS, previous_label="recommendation_snapshot-1.parquet")
-    assert result.passed
-    assert result.values["score_ks"] == 0.0 and result.values["category_tvd"] == 0.0
-    assert result.values["coverage_previous"] == result.values["coverage_current"] == 1.0
-    assert result.description.endswith("vs recommendation_snapshot-1.parquet")
-
-
-def test_shifted_scores_and_categories_drift():
-    before = _snapshot(1, ITEMS["item_id"].to_list())
-    after = _snapshot(2, ITEMS["item_id"].to_list()[:20], score_shift=0.5)  # rpg only, higher scores
-    result = measure_prediction_drift(before, after, ITEMS)
-    assert result.failed and result.description.startswith("drifted: scores, category mix")
-    assert result.values["score_ks"] > 0.5
-    assert result.values["category_tvd"] == pytest.approx(result.details["category_mix_previous"]["puzzle"])
-    assert result.values["coverage_current"] == 0.5
-
-
-def test_no_previous_snapshot_or_an_empty_one_is_a_skip():
-    snap = _snapshot(1, ITEMS["item_id"].to_list())
-    first = measure_prediction_drift(None, snap, ITEMS)
-    assert first.skipped and first.description == "no previous snapshot to compare with"
-    empty = measure_prediction_drift(snap.head(0), snap, ITEMS)
-    assert empty.skipped and "0 rows" in empty.description
-
-
-def test_scores_of_a_different_model_are_not_compared():
-    before = _snapshot(1, ITEMS["item_id"].to_list(), model="popularity_model")
-    after = _snapshot(2, ITEMS["item_id"].to_list(), score_shift=5.0)
-    result = measure_prediction_drift(before, after, ITEMS)
-    assert result.passed and result.values["score_ks"] is None  # NaN stored as None
-    assert "model changed (popularity_model -> ranker_model)" in result.details["not_measured"]["score_ks"]
-
-
-def test_without_categories_only_scores_are_judged_and_with_neither_it_skips():
-    no_categories = ITEMS.with_columns(pl.lit(None, dtype=pl.String).alias("category"))
-    before, after = _snapshot(1, ITEMS["item_id"].to_list()), _snapshot(2, ITEMS["item_id"].to_list(), score_shift=0.5)
-    scores_only = measure_prediction_drift(before, after, no_categories)
-    assert scores_only.failed and "category_tvd (the items have no categories)" in scores_only.description
-    other_model = after.with_columns(pl.lit("ease_model").alias("model"))
-    nothing = measure_prediction_drift(before, other_model, no_categories)
-    assert nothing.skipped and nothing.description.startswith("nothing comparable")
-    assert nothing.details["not_measured"]["category_tvd"] == "the items have no categories"
 
 
 def test_the_small_sample_category_test_treats_both_sides_as_samples():

@@ -80,3 +80,23 @@ def test_a_missing_log_is_a_skip(tmp_path):
 def test_budgets_are_checked(kw, name):
     with pytest.raises(ValueError, match=name):
         measure_serving_health([_record(1.0)], **kw)
+
+
+def test_health_probes_alone_are_no_traffic_and_the_budget_names_its_source():
+    probes = [_record(1.0, path="/health")] * 20 + [_record(2.0, path="/version")]
+    quiet = measure_serving_health(probes)
+    assert quiet.skipped and not quiet.passed
+    assert quiet.description == "no traffic yet: only 21 probe request(s) (/health, /version) in the request log"
+    # one real request makes it measured, probes included
+    served = measure_serving_health([*probes, _record(3.0)])
+    assert served.passed and served.values["requests"] == 22
+
+
+def test_the_dagster_check_uses_the_benchmarked_budget_and_says_so():
+    from recs_assets.defs.monitoring import SERVING_HEALTH_DESCRIPTION, ServingHealthConfig
+    from recs_assets.monitoring.health import MAX_ERROR_RATE, MAX_P99_MS
+
+    config = ServingHealthConfig()
+    assert (config.max_p99_ms, config.max_error_rate) == (MAX_P99_MS, MAX_ERROR_RATE) == (50.0, 0.01)
+    assert "p99 latency 50 ms and 1% server errors, set from benchmarks/serve.py" in SERVING_HEALTH_DESCRIPTION
+    assert "Skipped, with the reason, when there is no traffic" in SERVING_HEALTH_DESCRIPTION
