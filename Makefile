@@ -12,7 +12,7 @@ export DAGSTER_HOME := $(RECS_HOME)/dagster
 # implicit and numpy oversubscribe 2 cores with their own thread pools otherwise.
 export OPENBLAS_NUM_THREADS ?= 1
 
-.PHONY: install run test test-fast ui mlflow serve clean benchmark-ingest benchmark-train benchmark-serve benchmark-catalogue real-data-shapes
+.PHONY: install run test test-fast ui mlflow serve clean benchmark-ingest benchmark-train benchmark-serve benchmark-catalogue benchmark-experiments real-data-shapes
 
 install: $(STAMP)
 
@@ -53,6 +53,9 @@ benchmark-catalogue: install  ## make-run time and peak memory at 5k, 50k and 20
 
 real-data-shapes: install  ## write reshaped real datasets (anonymous, untimed, large catalogue, no prices, quirky files) under SHAPES_DIR
 	$(PY) benchmarks/real_data_shapes.py --out $(or $(SHAPES_DIR),$(RECS_HOME)/shapes)
+
+benchmark-experiments: install  ## A/A false positives, power at +3% conversion, bandit regret, off-policy errors (simulator and Open Bandit), time of one A/B test
+	$(PY) benchmarks/experiments.py
 
 benchmark-ingest: install  ## ingest throughput and peak memory at 1M and 10M simulated events
 	$(PY) benchmarks/ingest.py

@@ -17,9 +17,11 @@ from recs_assets.defs.evaluation import (
     model_leaderboard,
     model_metrics,
 )
+from recs_assets.defs.experiments import EXPERIMENT_ASSETS
 from recs_assets.defs.features import feature_tables
 from recs_assets.defs.ingest import build_raw_events, items, items_match_schema, users, users_match_schema
 from recs_assets.defs.models import candidate_generators, ranker_model
+from recs_assets.defs.reports import stakeholder_report
 from recs_assets.defs.monitoring import MONITORING_CHECKS
 from recs_assets.defs.serving import (
     popular_items_snapshot,
@@ -105,6 +107,8 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             similar_items_snapshot,
             popular_items_snapshot,
             user_history_snapshot,
+            *EXPERIMENT_ASSETS,
+            stakeholder_report,
         ]),
         asset_checks=[
             items_match_schema,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from recs_assets.layout import HomeLayout
 
-SOURCES = ("simulator", "movielens_100k", "steam_200k", "files")
+SOURCES = ("simulator", "movielens_100k", "steam_200k", "files", "open_bandit")
 _CHECKOUT = Path(__file__).resolve().parents[1]
 
 

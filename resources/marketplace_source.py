@@ -20,6 +20,7 @@ _ADAPTERS = {
     "movielens_100k": "recs_assets.sources.movielens",
     "steam_200k": "recs_assets.sources.steam",
     "files": "recs_assets.sources.files",
+    "open_bandit": "recs_assets.sources.open_bandit",
 }
 
 

@@ -1,7 +1,7 @@
 """One shopping day: who visits, where they start, what they are shown, and what they do with it.
 
 A session starts on the home feed, a category page or a search; the logging policy fills its slots;
-the shoppers' response model decides what is viewed, added to the basket and bought. Shop rules are
+the shoppers' response model (`response.shopper_response`) decides what is viewed, added to the basket and bought. Shop rules are
 then applied (a second-hand listing sells once, a game is bought once) and game owners come back on
 later days to play.
 """
@@ -23,8 +23,9 @@ from recs_assets.sources.simulator.policy import (
     show_items,
     stock_samplers,
 )
+from recs_assets.sources.simulator.response import ShopperResponse, shopper_response
 from recs_assets.sources.simulator.streams import Stream, random_stream
-from recs_assets.sources.simulator.world import UNSOLD, World, sigmoid
+from recs_assets.sources.simulator.world import UNSOLD, World
 
 # Behaviour knobs, constants for the same reason as the world's (see world.py).
 # Session start hours 0..22 only: a session lasts under an hour, so every event stays inside its day.
@@ -37,11 +38,6 @@ _WEEKEND_LIFT = 1.2
 _SESSION_KIND_SHARES = np.array([0.5, 0.3, 0.2])
 _SEARCH_BRAND_SHARE = 0.25
 _STOCK_ROUNDS_PER_DAY = 24  # second-hand stock is refreshed hourly
-
-_VIEW_AFFINITY_WEIGHT = 0.6
-_POSITION_DECAY = 0.5  # users look less at lower slots
-# P(buy | view) = affinity = P(cart | view) * P(purchase | cart); this exponent splits it.
-_CART_EXPONENT = 0.55
 
 _IMPRESSION_DELAY_US = 1 * SECOND_US
 _IMPRESSION_GAP_US = 50_000
@@ -117,53 +113,6 @@ def open_sessions(
     brand = sample_rows(brand_weights, rng.random(n_sessions))
     return Sessions(user=user, start=start, kind=kind, by_brand_search=by_brand_search,
                     taste=session_taste, category=category, brand=brand)
-
-
-@dataclass(frozen=True)
-class ShopperResponse:
-    """What shoppers did with each item they were shown, and the chances behind it (one row per item)."""
-
-    affinity: np.ndarray  # P(purchase | view): the true affinity of the user for the item
-    p_view: np.ndarray  # P(view | shown): higher for liked items, lower in lower slots
-    p_cart: np.ndarray  # P(add to cart | view); 0 for a game the user already owns
-    p_purchase: np.ndarray  # P(purchase | in the basket)
-    viewed: np.ndarray  # bool
-    carted: np.ndarray  # bool; only viewed items are carted
-    bought: np.ndarray  # bool; only carted items are bought
-
-
-def shopper_response(
-    world: World,
-    user: np.ndarray,
-    item: np.ndarray,
-    position: np.ndarray,
-    taste: np.ndarray,
-    rng: np.random.Generator,
-    owned: np.ndarray | None = None,
-) -> ShopperResponse:
-    """How shoppers respond to the items they are shown: look at them, put them in the basket, buy them.
-
-    This is the simulator's one response model, for any list of impressions: `user`, `item` and
-    `position` (1-based slot) are aligned arrays of user and item indices, `taste` is the users'
-    category tastes of the day (`World.taste_on`), and `owned` marks impressions of a game the user
-    already has, which nobody puts in the basket. A shown item is viewed with `p_view`, a viewed one
-    carted with `p_cart` and a carted one bought with `p_purchase`, so P(purchase | view) is the true
-    affinity. Draws exactly three uniforms per impression from `rng`, in that order.
-    """
-    logit = world.affinity_logit(user, item, taste)
-    affinity = sigmoid(logit)
-    position_penalty = _POSITION_DECAY * np.log(position)
-    p_view = sigmoid(world.preset.view_bias + _VIEW_AFFINITY_WEIGHT * logit - position_penalty)
-    p_cart = affinity**_CART_EXPONENT
-    if owned is not None:
-        p_cart = np.where(owned, 0.0, p_cart)
-    p_purchase = affinity ** (1.0 - _CART_EXPONENT)
-    n = len(item)
-    viewed = rng.random(n) < p_view
-    carted = viewed & (rng.random(n) < p_cart)
-    bought = carted & (rng.random(n) < p_purchase)
-    return ShopperResponse(affinity=affinity, p_view=p_view, p_cart=p_cart, p_purchase=p_purchase,
-                           viewed=viewed, carted=carted, bought=bought)
 
 
 def _session_events(

@@ -27,6 +27,19 @@ class SimulatedMarketplace:
     items: pl.DataFrame  # ITEMS_SCHEMA
     users: pl.DataFrame  # USERS_SCHEMA
     _world: World = field(repr=False)
+    _state: ShopState | None = field(default=None, repr=False)  # the shop as the history left it
+
+    @property
+    def world(self) -> World:
+        """The hidden world (tastes, traits) the tables were drawn from: what the online environment replays."""
+        return self._world
+
+    @property
+    def final_state(self) -> ShopState:
+        """The shop as the last simulated day left it: sold listings and owned titles."""
+        if self._state is None:
+            raise ValueError("this marketplace was built without its final shop state")
+        return self._state
 
     def true_affinity(
         self, user_ids: Sequence[str], item_ids: Sequence[str], day: int | None = None
@@ -98,4 +111,5 @@ def simulate(config: SimulatorConfig) -> SimulatedMarketplace:
         items=items_frame(world, item_ids, state.sold_at_us),
         users=users_frame(world, user_ids),
         _world=world,
+        _state=state,
     )

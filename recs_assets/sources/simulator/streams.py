@@ -16,6 +16,7 @@ class Stream(enum.IntEnum):
     DAY = 4
     PLAYS = 5
     CATEGORIES = 6
+    ONLINE = 7  # sessions served after the history by another policy (online.py)
 
 
 def random_stream(seed: int, stream: Stream, *keys: int) -> np.random.Generator:
