@@ -19,6 +19,11 @@
 --                    is unavailable at every cutoff, as nothing says when it left. this is the only
 --                    column that reads events after the cutoff, and only to undo what today's
 --                    is_active already reveals. items with is_active NULL count as active.
+--   is_listed_later  listed after the cutoff and for sale once listed (active today, or sold since):
+--                    a listing the shop will show during the period after the cutoff. only its
+--                    existence and attributes are known then, never its demand; with a NULL cutoff
+--                    nothing is listed later. a content model may propose it (see listed_at).
+--   title, listed_at the catalogue's own title and listing time (attributes for content models).
 -- parameters:
 --   $cutoff   TIMESTAMPTZ or NULL. only events with event_at < $cutoff are counted and ages are
 --             measured at $cutoff; NULL = all events, measured at the latest event time, and
@@ -112,6 +117,8 @@ final as (
         items.category,
         items.brand,
         items.condition,
+        items.title,
+        items.listed_at,
         case
             when items.is_listed and items.listed_at > measured.measured_at then 0.0
             when items.is_listed then (epoch(measured.measured_at) - epoch(items.listed_at)) / 86400.0
@@ -125,7 +132,12 @@ final as (
                 or first_sales.first_purchase_at >= (select cutoff from parameters)
             ),
             false
-        ) as is_available
+        ) as is_available,
+        coalesce(
+            not items.is_listed
+            and (coalesce(items.is_active, true) or first_sales.first_purchase_at is not null),
+            false
+        ) as is_listed_later
     from listings as items
     cross join measured
     left join demand on items.item_id = demand.item_id
