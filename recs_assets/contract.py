@@ -6,6 +6,8 @@ layer uses these names. Ids are strings so that any source's keys (numbers, titl
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+
 import polars as pl
 
 EVENT_TYPES: tuple[str, ...] = (
@@ -25,6 +27,11 @@ INTERACTION_TYPES: tuple[str, ...] = ("view", "add_to_cart", "purchase", "rating
 SEQUENCE_TYPES: tuple[str, ...] = ("view", "add_to_cart", "purchase", "rating")
 # Event types a shop's front end may post live to the API.
 LIVE_EVENT_TYPES: tuple[str, ...] = ("view", "add_to_cart", "purchase")
+# The times a live event may claim; the API refuses others (422). Live events are posted as they
+# happen, so nothing a shop sends live predates 2000 (an earlier time is an unset or epoch clock:
+# 0001-01-01, 1970-01-01), and a front end's clock may run a few minutes ahead of the server's, not more.
+EARLIEST_LIVE_EVENT_AT = datetime(2000, 1, 1, tzinfo=timezone.utc)
+LIVE_EVENT_MAX_FUTURE = timedelta(minutes=5)
 
 # An event without a user id but with a session id belongs to an anonymous shopper. Staging keys such
 # a shopper by the session: user_id = ANONYMOUS_USER_PREFIX + session_id, so every layer can treat the

@@ -61,19 +61,55 @@ class RequestLogMiddleware:
 
 
 class BodySizeLimitMiddleware:
-    """Reject bodies larger than max_bytes with 413 before they are parsed."""
+    """Refuse bodies larger than max_bytes with 413, whether or not the client declared a length.
+
+    A declared ``Content-Length`` over the limit is refused before any byte is read. Otherwise (a
+    chunked body, or a length the client lied about) the body is counted as it streams in and held
+    until complete; the first byte past the limit ends it with 413, so memory never holds more than
+    max_bytes per request. The app then reads the held body as if it came from the socket.
+    """
 
     def __init__(self, app, max_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
 
+    async def _refuse(self, scope, receive, send, size: str) -> None:
+        resp = JSONResponse({"detail": f"request body too large: {size} > limit {self.max_bytes} bytes"}, status_code=413)
+        await resp(scope, receive, send)
+
     async def __call__(self, scope, receive, send):
-        if scope["type"] == "http":
-            length = dict(scope.get("headers") or []).get(b"content-length")
-            if length is not None and length.isdigit() and int(length) > self.max_bytes:
-                resp = JSONResponse(
-                    {"detail": f"request body too large: {int(length)} bytes > limit {self.max_bytes}"},
-                    status_code=413,
-                )
-                return await resp(scope, receive, send)
-        return await self.app(scope, receive, send)
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = dict(scope.get("headers") or [])
+        length = headers.get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_bytes:
+            return await self._refuse(scope, receive, send, f"{int(length)} bytes")
+        if length is None and b"transfer-encoding" not in headers:
+            return await self.app(scope, receive, send)  # no body (a GET)
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away: let the app see it
+                return await self.app(scope, _replay([], message, receive), send)
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                return await self._refuse(scope, receive, send, f"more than {self.max_bytes} bytes (stopped reading)")
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+        return await self.app(scope, _replay([body], None, receive), send)
+
+
+def _replay(messages: list[dict], last: dict | None, receive):
+    """A `receive` that hands out `messages` (then `last`), then defers to the real one (disconnects)."""
+    queue = list(messages) + ([last] if last is not None else [])
+
+    async def replay():
+        if queue:
+            return queue.pop(0)
+        return await receive()
+
+    return replay

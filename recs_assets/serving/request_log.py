@@ -1,5 +1,6 @@
 """The API's request log: one JSON line per HTTP request (time, method, path, status, latency, model
-version served, list source). The API writes it; monitoring reads it back with :func:`read_request_log`.
+version served, list source). The API writes it, rotating it by size; monitoring reads it back, the
+rotated files included, with :func:`read_request_log`.
 
 :class:`RequestRecord` is the one definition of a line, used by both sides. The writer buffers lines in
 memory and a background thread appends them every ``flush_interval`` seconds (and on shutdown), so a
@@ -118,8 +119,26 @@ def iter_request_log(path: Path) -> Iterator[RequestRecord | None]:
                 yield None
 
 
+def rotated_path(path: Path, index: int) -> Path:
+    """The `index`-th rotated file of the log (1 = the most recently rotated): ``request_log.jsonl.1``."""
+    path = Path(path)
+    return path.with_name(f"{path.name}.{index}")
+
+
+def request_log_files(path: Path) -> list[Path]:
+    """The log's files that exist, oldest first: the rotated ones (highest number first), then the live one."""
+    path = Path(path)
+    rotated = []
+    for candidate in path.parent.glob(path.name + ".*") if path.parent.is_dir() else ():
+        suffix = candidate.name[len(path.name) + 1 :]
+        if suffix.isdigit():
+            rotated.append((int(suffix), candidate))
+    return [p for _, p in sorted(rotated, reverse=True)] + ([path] if path.exists() else [])
+
+
 def read_request_log(path: Path, since: dt.datetime | None = None) -> RequestLogRead:
-    """The request log's records at or after `since` (all when None); a missing log reads as empty.
+    """The request log's records at or after `since` (all when None), the rotated files included, oldest
+    first; a missing log reads as empty.
 
     With `since`, records without a readable time are left out (they cannot be placed in time) but are
     not counted as malformed.
@@ -128,7 +147,7 @@ def read_request_log(path: Path, since: dt.datetime | None = None) -> RequestLog
         since = since.replace(tzinfo=dt.timezone.utc)
     records: list[RequestRecord] = []
     malformed = 0
-    for record in iter_request_log(path):
+    for record in (r for file in request_log_files(path) for r in iter_request_log(file)):
         if record is None:
             malformed += 1
             continue
@@ -140,12 +159,27 @@ def read_request_log(path: Path, since: dt.datetime | None = None) -> RequestLog
     return RequestLogRead(records, malformed)
 
 
-class RequestLog:
-    """Buffered JSON-lines writer, flushed by a background thread and on shutdown."""
+# 160 B a request: 50 MB holds about 300k requests, and 5 rotated files keep the last ~1.8M (~1 h at
+# 500 requests/s) in at most 300 MB of disk.
+MAX_LOG_BYTES = 50_000_000
+LOG_BACKUPS = 5
 
-    def __init__(self, path: Path, flush_interval: float) -> None:
+
+class RequestLog:
+    """Buffered JSON-lines writer, flushed by a background thread and on shutdown.
+
+    Rotated by size: when a flush would take the file past `max_bytes`, it becomes ``<name>.1`` (the
+    older ones shift up, ``<name>.<backups>`` is dropped) and a new file starts. A flush's lines never
+    straddle two files, and :func:`read_request_log` reads them all back in order.
+    """
+
+    def __init__(self, path: Path, flush_interval: float, max_bytes: int = MAX_LOG_BYTES, backups: int = LOG_BACKUPS) -> None:
+        if max_bytes < 1 or backups < 1:
+            raise ValueError(f"max_bytes and backups must be at least 1; got {max_bytes} and {backups}")
         self.path = Path(path)
         self.flush_interval = flush_interval
+        self.max_bytes = max_bytes
+        self.backups = backups
         self._buffer: list[RequestRecord] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -160,9 +194,24 @@ class RequestLog:
             batch, self._buffer = self._buffer, []
         if not batch:
             return
+        data = "".join(r.to_json() + "\n" for r in batch).encode("utf-8")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a", encoding="utf-8") as fh:
-            fh.write("".join(r.to_json() + "\n" for r in batch))
+        try:
+            size = self.path.stat().st_size
+        except FileNotFoundError:
+            size = 0
+        if size and size + len(data) > self.max_bytes:
+            self._rotate()
+        with open(self.path, "ab") as fh:
+            fh.write(data)
+
+    def _rotate(self) -> None:
+        rotated_path(self.path, self.backups).unlink(missing_ok=True)
+        for index in range(self.backups - 1, 0, -1):
+            older = rotated_path(self.path, index)
+            if older.exists():
+                older.rename(rotated_path(self.path, index + 1))
+        self.path.rename(rotated_path(self.path, 1))
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="request-log", daemon=True)

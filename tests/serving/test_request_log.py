@@ -76,3 +76,38 @@ def test_the_writer_buffers_until_flushed_and_flushes_on_stop(tmp_path: Path) ->
     log.append(_record(404))
     log.flush()
     assert [r.status for r in read_request_log(path).records] == [200, 422, 404]
+
+
+def test_the_log_rotates_by_size_and_every_kept_record_stays_readable(tmp_path: Path) -> None:
+    from recs_assets.monitoring.health import serving_health_from_log
+    from recs_assets.serving.request_log import request_log_files, rotated_path
+
+    path = HomeLayout(tmp_path).request_log
+    line = len(_record().to_json()) + 1
+    log = RequestLog(path, flush_interval=3600, max_bytes=3 * line, backups=2)
+    for batch in range(5):  # five flushes of two records: each flush fills most of a file
+        log.append(_record(200, model_version=2 * batch))
+        log.append(_record(200, model_version=2 * batch + 1))
+        log.flush()
+    assert request_log_files(path) == [rotated_path(path, 2), rotated_path(path, 1), path]
+    assert not rotated_path(path, 3).exists()  # the oldest beyond the two kept was dropped
+    # A flush never splits across files; each file stays within max_bytes.
+    assert all(p.stat().st_size <= 3 * line for p in request_log_files(path))
+    read = read_request_log(path)
+    assert [r.model_version for r in read.records] == [4, 5, 6, 7, 8, 9] and read.malformed == 0
+    # Monitoring reads them through the same record type, rotated files included.
+    health = serving_health_from_log(path)
+    assert health.values["requests"] == 6  # the live file alone holds 2
+
+
+def test_a_bigger_batch_than_the_limit_still_lands_whole(tmp_path: Path) -> None:
+    path = tmp_path / "request_log.jsonl"
+    log = RequestLog(path, flush_interval=3600, max_bytes=10, backups=1)
+    for status in (200, 201, 202):
+        log.append(_record(status))
+    log.flush()
+    log.append(_record(203))
+    log.flush()
+    assert [r.status for r in read_request_log(path).records] == [200, 201, 202, 203]
+    with pytest.raises(ValueError, match="at least 1"):
+        RequestLog(path, flush_interval=1, max_bytes=0)
