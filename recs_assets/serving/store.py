@@ -30,6 +30,10 @@ SNAPSHOT_FILES = {
     "history": "user_history_snapshot.parquet",
     "users": "users.parquet",
     "items": "items.parquet",
+    # The session model the API scores live visits with (see defs/serving.py session_model_snapshot):
+    # its description (model, blend weight) and its weights, in the model's own npz format.
+    "session": "session_model_snapshot.parquet",
+    "session_model": "session_model_snapshot.npz",
 }
 
 Ranked = tuple[tuple[str, float], ...]
@@ -47,6 +51,11 @@ class SnapshotStore:
     user_segment: dict[str, str | None] = field(default_factory=dict)
     item_category: dict[str, str | None] = field(default_factory=dict)
     inactive: frozenset[str] = frozenset()
+    # The session model (a `SequenceRecommender`, read-only) and the weight of its list against a known
+    # shopper's precomputed one (session_protocol.fuse); None: no session model, the neighbours rule.
+    session_model: Any = None
+    session_model_name: str | None = None
+    session_weight: float = 1.0
     model: str | None = None
     model_version: int | None = None
     loaded: bool = False
@@ -63,6 +72,7 @@ class SnapshotStore:
             "users": len(self.user_segment),
             "items": len(self.item_category),
             "inactive_items": len(self.inactive),
+            "session_model_items": 0 if self.session_model is None else self.session_model.n_items,
         }
 
 
@@ -152,7 +162,11 @@ def load_store(lake: Path) -> SnapshotStore:
         item_category = dict(zip(ids, cats))
         if "is_active" in items.columns:
             inactive = frozenset(items.filter(~pl.col("is_active").fill_null(True))["item_id"].cast(pl.Utf8).to_list())
+    session_model, session_name, session_weight = _session_model(lake)
     return SnapshotStore(
+        session_model=session_model,
+        session_model_name=session_name,
+        session_weight=session_weight,
         recommendations=rec_map,
         similar=sim_map,
         popular=pop_map,
@@ -166,6 +180,18 @@ def load_store(lake: Path) -> SnapshotStore:
         loaded_at=datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
         signature=signature,
     )
+
+
+def _session_model(lake: Path) -> tuple[Any, str | None, float]:
+    """The session model and its blend weight, when both files are there (else no session model)."""
+    described = _read(lake / SNAPSHOT_FILES["session"])
+    weights = lake / SNAPSHOT_FILES["session_model"]
+    if described is None or described.height == 0 or not weights.exists():
+        return None, None, 1.0
+    from recs_assets.models.base import Recommender  # loads only registered model kinds, never pickle
+
+    row = described.row(0, named=True)
+    return Recommender.load(weights), str(row["model"]), float(row["blend_weight"])
 
 
 class StoreHolder:

@@ -72,3 +72,56 @@ def test_n_of_one_still_gets_one_session_item(store: SnapshotStore) -> None:
 def test_an_empty_store_serves_an_empty_fallback() -> None:
     body = recommend(SnapshotStore(), NO_SESSION, "anyone", 5, None)
     assert body["source"] == "fallback" and body["items"] == []
+
+
+# --- the learned path: a session model in the store -------------------------------------------------
+
+import polars as pl  # noqa: E402
+
+from recs_assets.models.session_knn import SessionKNNRecommender  # noqa: E402
+
+
+def session_model() -> SessionKNNRecommender:
+    """Toys follow toys (i6 -> i7 -> i8 -> i10), books follow books (i1 -> i2 -> i3 -> i4)."""
+    toys, books = ["i6", "i7", "i8", "i10"], ["i1", "i2", "i3", "i4"]
+    visits = pl.DataFrame({"session_id": [f"v{k}" for k in range(6)], "user_id": [f"anonymous:v{k}" for k in range(6)],
+                           "item_ids": [toys, books] * 3})
+    interactions = visits.select("user_id", pl.col("item_ids").alias("item_id")).explode("item_id").with_columns(strength=pl.lit(1.0))
+    return SessionKNNRecommender(k=10).fit(interactions, sequences=visits)
+
+
+def visit(*items: str, bought: set[str] | None = None) -> SessionState:
+    return SessionState([], set(items), bought or set(), tuple(items))
+
+
+def test_a_shopper_without_a_list_gets_the_session_models_next_items_then_popular(store: SnapshotStore) -> None:
+    learned = replace(store, session_model=session_model(), session_model_name="session_knn_model")
+    body = recommend(learned, visit("i6", "i7"), "stranger", 4, None)
+    assert body["source"] == "session" and body["model"] == "session_knn_model"
+    # i9 is inactive; i8 and i10 tie (the model's order: equally popular, then by id), then its zero-evidence
+    # items in popularity order; the popular list fills what the model cannot
+    assert ids(body) == ["i10", "i8", "i1", "i2"]
+    assert [r["reason"] for r in body["items"]] == ["session"] * 4
+    toys = recommend(learned, visit("i6", "i7"), "stranger", 4, "toys")
+    assert ids(toys) == ["i10", "i8"] and toys["source"] == "session"
+    assert [r["reason"] for r in recommend(learned, visit("i6", "i7"), "stranger", 8, None)["items"]][-1] == "popular"
+
+
+def test_a_known_shopper_gets_the_two_lists_fused_by_the_fitted_weight(store: SnapshotStore) -> None:
+    model = session_model()
+    # u2's snapshot list is books (i5, i4, i1, i2); the visit is toys.
+    mostly_snapshot = replace(store, session_model=model, session_model_name="session_knn_model", session_weight=0.2)
+    body = recommend(mostly_snapshot, visit("i6", "i7"), "u2", 4, None)
+    assert body["source"] == "snapshot" and ids(body)[:2] == ["i5", "i4"]
+    mostly_session = replace(mostly_snapshot, session_weight=0.8)
+    body = recommend(mostly_session, visit("i6", "i7"), "u2", 4, None)
+    assert ids(body)[0] == "i10" and body["items"][0]["reason"] == "session"
+    assert "i7" not in ids(body) and "i9" not in ids(body)
+    # purchases and history are never served on the learned path either
+    with_history = replace(mostly_session, history={"u2": frozenset({"i10"})})
+    assert not {"i10", "i5"} & set(ids(recommend(with_history, visit("i6", "i7", bought={"i5"}), "u2", 6, None)))
+
+
+def test_without_a_visit_the_learned_store_serves_the_snapshot_as_before(store: SnapshotStore) -> None:
+    learned = replace(store, session_model=session_model(), session_model_name="session_knn_model")
+    assert recommend(learned, NO_SESSION, "u1", 3, None) == recommend(store, NO_SESSION, "u1", 3, None)
