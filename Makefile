@@ -12,7 +12,7 @@ export DAGSTER_HOME := $(RECS_HOME)/dagster
 # implicit and numpy oversubscribe 2 cores with their own thread pools otherwise.
 export OPENBLAS_NUM_THREADS ?= 1
 
-.PHONY: install run test test-fast ui mlflow serve clean benchmark-ingest benchmark-train benchmark-serve benchmark-catalogue benchmark-experiments real-data-shapes
+.PHONY: install run test test-fast ui mlflow serve clean benchmark-ingest benchmark-streaming benchmark-train benchmark-serve benchmark-catalogue benchmark-experiments real-data-shapes
 
 install: $(STAMP)
 
@@ -33,14 +33,16 @@ test-fast: install  ## the inner loop: every test but the slow ones (whole-graph
 ui: install  ## the Dagster UI on the same instance `make run` writes to
 	$(PY) -m recs_assets.cli prepare
 	@# Started from the instance folder: from the checkout, Dagster would warn about ./dagster.yaml.
-	cd $(DAGSTER_HOME) && $(CURDIR)/$(VENV)/bin/dagster dev -w $(CURDIR)/workspace.yaml -p $(or $(DAGSTER_PORT),3000)
+	@# exec: the SIGTERM make passes on reaches dagster, not only the shell. --default-signal=INT: dagster
+	@# handles SIGTERM as SIGINT, which a start in the background (`make ui &`) leaves ignored.
+	cd $(DAGSTER_HOME) && exec env --default-signal=INT $(CURDIR)/$(VENV)/bin/dagster dev -w $(CURDIR)/workspace.yaml -p $(or $(DAGSTER_PORT),3000)
 
 mlflow: install  ## the MLflow UI on the home folder's tracking database and registry
 	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///$(RECS_HOME)/mlflow.db \
 		--default-artifact-root $(RECS_HOME)/mlflow/artifacts --host 127.0.0.1 --port $(or $(MLFLOW_PORT),5000)
 
-serve: install  ## the recommendation API on the latest snapshots (port RECS_API_PORT, default 8000)
-	$(PY) -m recs_assets.serving
+serve: install  ## the recommendation API on the latest snapshots (port RECS_API_PORT, default 8000); starts the embedded broker unless RECS_BROKER_URL is set
+	$(PY) -m recs_assets.serving --embedded-broker
 
 benchmark-train: install  ## fit time and peak memory of every model on ml-100k and 1M simulated events
 	$(PY) benchmarks/train.py
@@ -53,6 +55,9 @@ benchmark-catalogue: install  ## make-run time and peak memory at 5k, 50k and 20
 
 real-data-shapes: install  ## write reshaped real datasets (anonymous, untimed, large catalogue, no prices, quirky files) under SHAPES_DIR
 	$(PY) benchmarks/real_data_shapes.py --out $(or $(SHAPES_DIR),$(RECS_HOME)/shapes)
+
+benchmark-streaming: install  ## live events/s through API -> broker -> warehouse landing, and POST -> queryable latency at 100 and 1,000 events/s
+	$(PY) benchmarks/streaming.py
 
 benchmark-experiments: install  ## A/A false positives, power at +3% conversion, bandit regret, off-policy errors (simulator and Open Bandit), time of one A/B test
 	$(PY) benchmarks/experiments.py

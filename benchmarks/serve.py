@@ -15,7 +15,12 @@ What it does (everything on 127.0.0.1, in a temp dir that is removed at the end)
    "max (wrk)" row per scenario uses it (a C client leaves more of the 2 cores to the server).
 
 Scenarios: ``snapshot`` (GET /recommendations for users with a snapshot list), ``fallback`` (unknown
-users), ``live`` (GET for users who got POST /events first: the session re-ranking path), ``bare``.
+users), ``live`` (GET for users with a snapshot list who got POST /events first: their list fused with
+the session model's, the learned path), ``anon`` (GET for anonymous shoppers who posted events: the
+session model's next items for their visit; the lake holds a session model, ``--session-model``,
+fitted on synthetic visits that stay within a category), ``search``
+(GET /search: BM25 retrieval + the LightGBM search ranker over 100 candidates, half the requests for
+known shoppers, half anonymous, category and brand queries), ``bare``.
 
     .venv/bin/python benchmarks/serve.py                  # 30 s per rate
     .venv/bin/python benchmarks/serve.py --seconds 5      # quick run
@@ -29,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import json
 import os
 import shutil
@@ -50,6 +56,51 @@ def machine() -> str:
     from machine import describe  # benchmarks/machine.py, beside this script
 
     return describe()
+
+
+# --------------------------------------------------------------------------------------------- search
+def build_search_files(home: Path, n_users: int, n_items: int) -> list[str]:
+    """The search assets' files for the synthetic lake (catalogue, shopper signals, a trained ranker); returns paths."""
+    import numpy as np
+    import polars as pl
+
+    from recs_assets.layout import HomeLayout
+    from recs_assets.models.storage import save_model_folder
+    from recs_assets.search.features import SearchFeaturizer, search_catalogue, user_signals
+    from recs_assets.search.ranker import build_lessons, fit_search_ranker
+    from recs_assets.search.sessions import IMPRESSION_SCHEMA
+
+    layout = HomeLayout(home)
+    rng = np.random.default_rng(1)
+    items = pl.read_parquet(layout.lake / "items.parquet")
+    features = items.select("item_id").with_columns(
+        pl.Series("n_users", rng.poisson(20, items.height).astype(float)), pl.lit(1.0).alias("n_purchases"),
+        pl.lit(0.05).alias("view_to_purchase_rate"), pl.lit(10.0).alias("listing_age_days"), pl.lit(True).alias("is_available"))
+    catalogue = search_catalogue(items, features)
+    recs = pl.read_parquet(layout.lake / "recommendation_snapshot.parquet")
+    interactions = recs.select("user_id", "item_id", pl.lit(1.0).alias("strength"))
+    by_category = (interactions.join(items.select("item_id", "category"), on="item_id").group_by("user_id", "category").len("n")
+                   .with_columns((pl.col("n") / pl.col("n").sum().over("user_id")).alias("share"),
+                                 pl.col("n").rank("ordinal", descending=True).over("user_id").alias("category_rank")))
+    user_features = interactions.group_by("user_id").len("n_events").with_columns(pl.lit(50.0).alias("price_level"))
+    signals = user_signals(interactions, items, user_features, by_category)
+    catalogue.write_parquet(layout.lake / "search_catalogue.parquet")
+    signals.write_parquet(layout.lake / "search_user_signals.parquet")
+    featurizer = SearchFeaturizer(catalogue, signals)
+    users = user_features["user_id"].to_list()
+    rows = []
+    for s in range(300):
+        query = f"cat{s % 12}"
+        shown, _, _ = featurizer.index.retrieve(query, 12)
+        for position, row in enumerate(shown, start=1):
+            rows.append({"search_id": f"s{s}", "user_id": users[s], "session_id": f"s{s}", "query": query,
+                         "searched_at": dt.datetime(2026, 9, 1, tzinfo=dt.timezone.utc), "item_id": featurizer.index.item_ids[row],
+                         "position": position, "propensity": 0.1, "label": int(rng.random() < 0.15) * int(rng.integers(1, 4))})
+    ranker = fit_search_ranker(build_lessons(pl.DataFrame(rows, schema=IMPRESSION_SCHEMA), featurizer))
+    save_model_folder(ranker, layout.model_dir("search_ranker_model"))
+    queries = [f"cat{k}" for k in range(12)] + [f"brand{k}" for k in range(50)]
+    return [f"/search?q={queries[k % len(queries)]}&n=10" + (f"&user_id={users[(k * 7919) % len(users)]}" if k % 2 else "")
+            for k in range(5000)]
 
 
 # --------------------------------------------------------------------------------------------- lake
@@ -137,6 +188,35 @@ def build_lake(lake: Path, n_users: int, n_items: int, n_recs: int, n_similar: i
         "popular_items_snapshot.parquet",
     )
     return {"users": users, "items": items}
+
+
+def build_session_model(lake: Path, kind: str, n_visits: int = 40_000) -> str:
+    """Fit the session model the API scores live visits with, on synthetic visits of 2-6 items within one
+    category, and write it beside the snapshots (session_model_snapshot.npz + .parquet)."""
+    import numpy as np
+    import polars as pl
+
+    from recs_assets.models import MODELS as CLASSES
+    from recs_assets.serving.store import SNAPSHOT_FILES
+
+    items = pl.read_parquet(lake / "items.parquet").select("item_id", "category")
+    by_category = {c: g["item_id"].to_list() for (c,), g in items.group_by("category")}
+    names = sorted(by_category)
+    rng = np.random.default_rng(1)
+    visits = []
+    for v in range(n_visits):
+        pool = by_category[names[rng.integers(len(names))]]
+        # A heavy-tailed pick within the category, so some items are far more popular than others.
+        picks = np.minimum(rng.zipf(1.3, rng.integers(2, 7)) - 1, len(pool) - 1)
+        visits.append([pool[i] for i in picks])
+    sessions = pl.DataFrame({"session_id": [f"v{k}" for k in range(n_visits)], "user_id": [f"anonymous:v{k}" for k in range(n_visits)],
+                             "started_at": list(range(n_visits)), "item_ids": visits})
+    interactions = (sessions.select("user_id", pl.col("item_ids").alias("item_id")).explode("item_id").unique()
+                    .with_columns(strength=pl.lit(1.0)))
+    model = CLASSES[kind]().fit(interactions, item_categories=items.drop_nulls(), sequences=sessions)
+    model.save(lake / SNAPSHOT_FILES["session_model"])
+    pl.DataFrame({"model": [f"{kind}_model"], "blend_weight": [0.5]}).write_parquet(lake / SNAPSHOT_FILES["session"])
+    return f"{kind} on {n_visits:,} synthetic visits ({interactions.height:,} pairs, {model.n_items:,} items), fit {model.fit_seconds:.1f} s"
 
 
 # ---------------------------------------------------------------------------- snapshot build (child)
@@ -386,8 +466,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=30.0, help="duration of each rate step (default 30)")
     parser.add_argument("--rates", nargs="+", default=["250", "500", "1000", "2000", "4000", "max"])
-    parser.add_argument("--scenarios", nargs="+", default=["snapshot", "fallback", "live", "bare"],
-                        choices=["snapshot", "fallback", "live", "bare"])
+    parser.add_argument("--scenarios", nargs="+", default=["snapshot", "fallback", "live", "anon", "search", "bare"],
+                        choices=["snapshot", "fallback", "live", "anon", "search", "bare"])
+    parser.add_argument("--session-model", default="gru4rec", choices=["gru4rec", "session_knn"],
+                        help="the session model in the lake (the live and anon paths)")
     parser.add_argument("--connections", type=int, default=64, help="load-generator connections (open loop)")
     parser.add_argument("--max-connections", type=int, default=32, help="connections for the 'max' steps")
     parser.add_argument("--users", type=int, default=100_000)
@@ -423,6 +505,12 @@ def main() -> None:
         ids = build_lake(HomeLayout(home).lake, args.users, args.items, 10, 10)
         print(f"\nsynthetic lake: {args.users:,} users x 10 recs, {args.items:,} items x 10 similar, "
               f"5 segments x 13 categories x 100 popular; written in {time.perf_counter() - t:.2f} s")
+
+        print(f"session model: {build_session_model(HomeLayout(home).lake, args.session_model)}")
+
+        t = time.perf_counter()
+        search_paths = build_search_files(home, args.users, args.items)
+        print(f"search files (catalogue, shopper signals, ranker) written in {time.perf_counter() - t:.2f} s")
 
         from recs_assets.serving.store import load_store
 
@@ -470,10 +558,13 @@ def main() -> None:
         fallback_paths = [f"/recommendations/nobody{k:05d}" for k in range(5000)]
         live_users = users[1::step][: args.live_users]
         live_paths = [f"/recommendations/{u}" for u in live_users]
+        anon_users = [f"anonymous:a{k:05d}" for k in range(args.live_users)]
+        anon_paths = [f"/recommendations/{u}" for u in anon_users]
 
         # sanity: one request of each kind
         assert http_json(port, snapshot_paths[0])["source"] == "snapshot"
         assert http_json(port, fallback_paths[0])["source"] == "fallback"
+        assert http_json(port, search_paths[1])["ranking"] == "personalised"
 
         import random
 
@@ -482,7 +573,7 @@ def main() -> None:
         t = time.perf_counter()
         batch: list[dict] = []
         posts = 0
-        for u in live_users:
+        for u in [*live_users, *anon_users]:
             for kind in ("view", "view", "add_to_cart"):
                 batch.append({"user_id": u, "session_id": f"s-{u}", "item_id": rnd.choice(items), "event_type": kind})
             if len(batch) >= 300:
@@ -495,12 +586,16 @@ def main() -> None:
         post_s = time.perf_counter() - t
         sample = http_json(port, live_paths[0])
         n_session = sum(1 for it in sample["items"] if it["reason"] == "session")
-        print(f"live events: {len(live_users) * 3:,} events for {len(live_users):,} users in {posts} POSTs, "
+        anon_sample = http_json(port, anon_paths[0])
+        assert anon_sample["source"] == "session", anon_sample["source"]
+        print(f"live events: {(len(live_users) + len(anon_users)) * 3:,} events for {len(live_users):,} known and "
+              f"{len(anon_users):,} anonymous shoppers in {posts} POSTs, "
               f"{post_s:.2f} s ({post_s / posts * 1000:.1f} ms per POST incl. fsync); sample response has "
-              f"{n_session} session-boosted items")
+              f"{n_session} items from the session model; an anonymous one is served by {anon_sample['model']}")
 
         scenarios = {"snapshot": (port, snapshot_paths), "fallback": (port, fallback_paths),
-                     "live": (port, live_paths), "bare": (bare_port, snapshot_paths)}
+                     "live": (port, live_paths), "anon": (port, anon_paths), "search": (port, search_paths),
+                     "bare": (bare_port, snapshot_paths)}
         print("\nlatency in ms from the scheduled send time (open loop; 'max' = closed loop from the actual send); "
               "svc_p99 = p99 from the actual send")
         header = (f"{'scenario':<9} {'target/s':>10} {'achieved/s':>10} {'p50':>8} {'p95':>8} {'p99':>8} "
@@ -542,8 +637,15 @@ def main() -> None:
                         ratio = bare_max / ours if ours else float("inf")
                         verdict = "within 2x: yes" if ratio <= 2 else "within 2x: NO"
                         print(f"  {kind:<8} {name:<8} {ours:7.0f}/s vs bare {bare_max:7.0f}/s -> bare is {ratio:.2f}x ({verdict})")
+        for name in ("anon",):  # snapshot, live and bare are summarised below
+            if (name, "500") in results:
+                r = results[(name, "500")]
+                print(f"  p99 at 500 req/s, {name:<6}: {r['p99']:.2f} ms -> {'< 5 ms: yes' if r['p99'] < 5 and r['errors'] == 0 else 'NO'}")
+        if ("search", "200") in results:
+            r = results[("search", "200")]
+            print(f"  p99 at 200 req/s, search  : {r['p99']:.2f} ms -> {'< 10 ms: yes' if r['p99'] < 10 and r['errors'] == 0 else 'NO'}")
         if any(r == "500" for r in args.rates):
-            for name in ("snapshot", "fallback", "live", "bare"):
+            for name in ("snapshot", "fallback", "live", "search", "bare"):
                 if (name, "500") in results:
                     r = results[(name, "500")]
                     print(f"  p99 at 500 req/s, {name:<8}: {r['p99']:.2f} ms -> "

@@ -23,13 +23,15 @@ from pathlib import Path
 
 CHECKOUT = Path(__file__).resolve().parents[1]
 DEFAULT_ML100K = os.environ.get("RECS_DATASETS_DIR", str(CHECKOUT.parent / "shared" / "datasets")) + "/ml-100k"
-MODELS = ("popularity", "item_knn", "ease", "als", "bpr", "als_raw_implicit")
+MODELS = ("popularity", "item_knn", "ease", "als", "bpr", "session_knn", "gru4rec", "content", "two_tower", "als_raw_implicit")
+# Models that also read the catalogue (category, brand, price, condition, title): given the items table.
+WITH_ATTRIBUTES = ("content", "two_tower")
 
 
 from machine import describe  # noqa: E402  (benchmarks/machine.py, beside this script)
 
 
-def interactions_for(dataset: str, ml100k: str):
+def interactions_for(dataset: str, ml100k: str, table: str = "user_item_interactions"):
     from recs_assets.features import DEFAULT_INTERACTION_PARAMS
     from recs_assets.features.sql_runner import run_sql
 
@@ -41,7 +43,17 @@ def interactions_for(dataset: str, ml100k: str):
         from recs_assets.sources.simulator import SimulatorConfig, simulate
 
         events = simulate(SimulatorConfig(n_users=10_000, n_items=5_000, n_days=30)).events
-    return run_sql("user_item_interactions", {"events": events}, {"cutoff": None, **DEFAULT_INTERACTION_PARAMS})
+    return run_sql(table, {"events": events}, {"cutoff": None, **DEFAULT_INTERACTION_PARAMS})
+
+
+def items_for(dataset: str, ml100k: str):
+    if dataset == "ml100k":
+        from recs_assets.sources import movielens
+
+        return movielens.load_items(Path(ml100k))
+    from recs_assets.sources.simulator import SimulatorConfig, simulate
+
+    return simulate(SimulatorConfig(n_users=10_000, n_items=5_000, n_days=30)).items
 
 
 def fit_once(dataset: str, model_name: str, ml100k: str) -> dict:
@@ -71,8 +83,12 @@ def fit_once(dataset: str, model_name: str, ml100k: str) -> dict:
     else:
         from recs_assets.models import MODELS as CLASSES
 
+        extra = {"item_attributes": items_for(dataset, ml100k)} if model_name in WITH_ATTRIBUTES else {}
+        if getattr(CLASSES[model_name], "uses_sequences", False):
+            # Session models also learn from the visits in order, as in the pipeline.
+            extra["sequences"] = interactions_for(dataset, ml100k, "session_sequences")
         started = time.perf_counter()
-        n_items = CLASSES[model_name]().fit(interactions).n_items
+        n_items = CLASSES[model_name]().fit(interactions, **extra).n_items
         seconds = time.perf_counter() - started
     return {
         "pairs": interactions.height,

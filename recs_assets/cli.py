@@ -22,17 +22,72 @@ def prepare_home(settings: Settings) -> None:
     template = _CHECKOUT / "dagster.yaml"
     if template.exists():
         shutil.copyfile(template, settings.dagster_home / "dagster.yaml")
+    if settings.postgres_url is not None:
+        write_postgres_instance(settings.dagster_home / "dagster.yaml", settings.postgres_url)
     os.environ["DAGSTER_HOME"] = str(settings.dagster_home)
     from recs_assets.tracking import ensure_experiment
 
     ensure_experiment(settings.home)
 
 
-def run_everything(settings: Settings, *, quiet: bool = True, job_name: str | None = None):
-    """Materialise every asset (all partitions in one run) and its checks.
+def write_postgres_instance(path: Path, url: str) -> None:
+    """Point the instance's runs, event logs and schedules at PostgreSQL (the rest of dagster.yaml kept)."""
+    import yaml
 
-    Returns the run result and the names of the assets the run was meant to build.
+    from recs_assets.settings import postgres_parts
+
+    config = yaml.safe_load(path.read_text()) if path.exists() else {}
+    parts = postgres_parts(url)
+    if not parts["password"]:
+        del parts["password"]  # libpq then reads PGPASSWORD (or ~/.pgpass): no secret in the file
+    # psycopg2 named outright: SQLAlchemy 2.1 picks psycopg 3 by default ("No module named 'psycopg'").
+    config["storage"] = {"postgres": {"postgres_db": {**parts, "scheme": "postgresql+psycopg2"}}}
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+
+
+# Tags on the runs this command launches, so the next one can tell its own dead runs from the UI's.
+LAUNCHER_TAG, LAUNCHER = "recs/launcher", "cli"
+PID_TAG = "recs/pid"
+# Exit code for "the home is busy with another run": try again later (sysexits' EX_TEMPFAIL).
+EXIT_BUSY = 75
+
+
+def recover_killed_runs(instance, home: Path) -> list[str]:
+    """Runs this command started that never finished (the process was killed): marked failed, MLflow cleaned.
+
+    Called with the home's lock held, so no run of ours can still be alive: any of them still STARTED
+    died. Each is marked FAILURE in Dagster with the reason, its MLflow runs are closed as KILLED and its
+    registry versions tagged orphan (never promoted). Returns the recovered run ids.
     """
+    import dagster as dg
+
+    from recs_assets.tracking import close_killed_run
+
+    alive = (dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.NOT_STARTED)
+    recovered = []
+    for run in instance.get_runs(filters=dg.RunsFilter(statuses=list(alive))):
+        if run.tags.get(LAUNCHER_TAG) != LAUNCHER:
+            continue  # launched by the UI or a daemon: Dagster's own run monitoring owns it
+        reason = f"run {run.run_id} (pid {run.tags.get(PID_TAG, '?')}) was killed before it finished"
+        instance.report_run_failed(run, message=f"{reason}; marked failed by the next `make run`")
+        close_killed_run(home, run.run_id, reason)
+        recovered.append(run.run_id)
+    return recovered
+
+
+def run_everything(settings: Settings, *, quiet: bool = True, job_name: str | None = None):
+    """Materialise every asset (all partitions in one run) and its checks, holding the home's lock.
+
+    Refuses (HomeBusy) when another run is using the same home. Returns the run result and the names of
+    the assets the run was meant to build.
+    """
+    from recs_assets.home_lock import HomeLock
+
+    with HomeLock(settings.home):
+        return _run_locked(settings, quiet=quiet, job_name=job_name)
+
+
+def _run_locked(settings: Settings, *, quiet: bool, job_name: str | None):
     import dagster as dg
 
     from recs_assets.definitions import EVERYTHING_JOB, build_definitions
@@ -44,17 +99,18 @@ def run_everything(settings: Settings, *, quiet: bool = True, job_name: str | No
     defs = build_definitions(settings)
     job = defs.resolve_job_def(job_name or EVERYTHING_JOB)
     raw = defs.resolve_assets_def("raw_events")
-    tags = {}
+    instance = dg.DagsterInstance.get()
+    for run_id in recover_killed_runs(instance, settings.home):
+        print(f"note: an earlier run ({run_id}) was killed before it finished; it is now marked failed", file=sys.stderr)
+    tags = {LAUNCHER_TAG: LAUNCHER, PID_TAG: str(os.getpid())}
     if raw.partitions_def is not None:
         keys = raw.partitions_def.get_partition_keys()
-        tags = {"dagster/asset_partition_range_start": keys[0], "dagster/asset_partition_range_end": keys[-1]}
+        tags |= {"dagster/asset_partition_range_start": keys[0], "dagster/asset_partition_range_end": keys[-1]}
     # The full event log is in the UI; the console shows only the summary below.
     run_config = {"loggers": {"console": {"config": {"log_level": "CRITICAL" if quiet else "INFO"}}}}
     if settings.protocol:
         run_config["ops"] = {"train_test_split": {"config": {"protocol": settings.protocol}}}
-    result = job.execute_in_process(
-        instance=dg.DagsterInstance.get(), tags=tags, run_config=run_config, raise_on_error=False
-    )
+    result = job.execute_in_process(instance=instance, tags=tags, run_config=run_config, raise_on_error=False)
     planned = sorted(key.to_user_string() for key in job.asset_layer.executable_asset_keys)
     return result, planned
 
@@ -76,14 +132,19 @@ def _headline(metadata) -> str:
     if "champion" in metadata:
         promoted = "promoted" if metadata["promoted"].value else "kept"
         return f"{metadata['champion'].value} ({promoted})"
+    if "serves" in metadata:
+        return f"serves {metadata['serves'].value}, refit of {metadata['refit_of'].value}"
     if "model_version" in metadata and "fit_seconds" in metadata:
         return f"fitted in {metadata['fit_seconds'].value:.1f} s  (registered version {metadata['model_version'].value})"
     rows = metadata.get("rows")
+    if rows is None and "note" in metadata:
+        return metadata["note"].value
     return f"{rows.value:>12,} rows" if rows is not None else ""
 
 
 def leaderboard_lines(board) -> list[str]:
-    """The leaderboard as a few aligned lines: the primary metric with its 95% interval and the evaluable users."""
+    """The leaderboard as a few aligned lines: the primary metric with its 95% interval, the evaluable users and
+    the relative lift over popularity ("+10.6%") with its paired test's p-value."""
     metric = next((c for c in board.columns if c.startswith("ndcg@")), None)
     if metric is None or board.height == 0:
         return []
@@ -96,7 +157,9 @@ def leaderboard_lines(board) -> list[str]:
         users = f"  {row['users']:,} users" if row.get("users") is not None else ""
         vs = row.get("p_vs_popularity")
         shown = "<0.001" if vs is not None and vs < 0.001 else f"{vs:.3g}" if vs is not None else ""
-        versus = f"  p vs popularity {shown}" if vs is not None and row["model"] != "popularity" else ""
+        lift = row.get("lift_vs_popularity")
+        against = f"{100 * lift:+.1f}% vs popularity (p {shown})" if lift is not None and lift == lift else f"p vs popularity {shown}"
+        versus = f"  {against}" if vs is not None and row["model"] != "popularity" else ""
         lines.append(f"  {row['model']:<12} {metric} {row[metric]:.4f}{ci}{users}{versus}")
     return lines
 
@@ -195,9 +258,14 @@ def main(argv: list[str] | None = None) -> int:
     prepare_home(settings)
     if argv == ["prepare"]:
         return 0
+    from recs_assets.home_lock import HomeBusy
+
     started = time.perf_counter()
     try:
         result, planned = run_everything(settings)
+    except HomeBusy as error:
+        print(f"not started: {error}", file=sys.stderr)
+        return EXIT_BUSY
     except (ValueError, FileNotFoundError) as error:
         # Raised while building the graph (e.g. a source folder that does not exist).
         print(f"could not build the asset graph: {error}", file=sys.stderr)

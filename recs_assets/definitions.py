@@ -9,13 +9,22 @@ import dagster as dg
 
 from dagster_mlflow import end_mlflow_on_run_finished, mlflow_tracking
 
-from recs_assets.defs.automation import RETRAIN_JOB, daily_ingestion_schedule, retrain_on_drift, with_automation
+from recs_assets.defs.automation import (
+    LIVE_INGEST_JOB,
+    RETRAIN_JOB,
+    build_live_events_sensor,
+    daily_ingestion_schedule,
+    retrain_on_drift,
+    with_automation,
+)
 from recs_assets.defs.evaluation import (
     champion_beats_baseline,
     champion_model,
+    champion_refit,
     holdout_recommendations,
     model_leaderboard,
     model_metrics,
+    session_metrics,
 )
 from recs_assets.defs.experiments import EXPERIMENT_ASSETS
 from recs_assets.defs.features import feature_tables
@@ -23,10 +32,12 @@ from recs_assets.defs.ingest import build_raw_events, items, items_match_schema,
 from recs_assets.defs.models import candidate_generators, ranker_model
 from recs_assets.defs.reports import stakeholder_report
 from recs_assets.defs.monitoring import MONITORING_CHECKS
+from recs_assets.defs.search import SEARCH_ASSETS, SEARCH_CHECKS
 from recs_assets.defs.serving import (
     popular_items_snapshot,
     recommendation_snapshot,
     recommendation_snapshot_is_servable,
+    session_model_snapshot,
     similar_items_snapshot,
     user_history_snapshot,
 )
@@ -37,9 +48,12 @@ from recs_assets.defs.staging import (
     stage_events,
 )
 from recs_assets.defs.training import ranking_training_set, train_test_split, training_features
+from recs_assets.defs.streaming import build_live_events
+from recs_assets.layout import HomeLayout
 from recs_assets.settings import Settings
 from recs_assets.tracking import EXPERIMENT, tracking_uri
 from resources.candidate_models import CandidateModels
+from resources.feature_engine import FeatureEngine
 from resources.home_folder import HomeFolder
 from resources.interaction_weights import InteractionWeights
 from resources.lake_io_manager import LakeIOManager
@@ -90,6 +104,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     return dg.Definitions(
         assets=with_automation([
             build_raw_events(partitions),
+            build_live_events(settings.broker_url),
             items,
             users,
             stage_events,
@@ -103,12 +118,16 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             model_metrics,
             model_leaderboard,
             champion_model,
+            champion_refit,
             recommendation_snapshot,
             similar_items_snapshot,
             popular_items_snapshot,
             user_history_snapshot,
+            session_metrics,
+            session_model_snapshot,
             *EXPERIMENT_ASSETS,
             stakeholder_report,
+            *SEARCH_ASSETS,
         ]),
         asset_checks=[
             items_match_schema,
@@ -119,6 +138,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             champion_beats_baseline,
             recommendation_snapshot_is_servable,
             *MONITORING_CHECKS,
+            *SEARCH_CHECKS,
         ],
         # The hook closes the run's MLflow parent run, so the next run in the same process starts cleanly.
         jobs=[
@@ -126,13 +146,17 @@ def build_definitions(settings: Settings) -> dg.Definitions:
                 EVERYTHING_JOB, selection=dg.AssetSelection.all(), hooks={end_mlflow_on_run_finished}
             ),
             ingest_job,
+            # What the live-events sensor runs: land what arrived and re-stage events with it.
+            dg.define_asset_job(
+                LIVE_INGEST_JOB, selection=dg.AssetSelection.assets("live_events", "events", "events_quarantine")
+            ),
             dg.define_asset_job(
                 RETRAIN_JOB,
                 selection=dg.AssetSelection.groups("training", "models", "evaluation", "serving"),
                 hooks={end_mlflow_on_run_finished},
             ),
         ],
-        sensors=[retrain_on_drift],
+        sensors=[retrain_on_drift, build_live_events_sensor(settings.broker_url, HomeLayout(settings.home).broker)],
         schedules=[daily_ingestion_schedule(ingest_job, partitioned=partitions is not None)],
         resources={
             "source": source,
@@ -141,6 +165,8 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             "model_io_manager": ModelIOManager(home=str(settings.home)),
             "candidate_models": CandidateModels(),
             "interaction_weights": InteractionWeights(),
+            # RECS_ENGINE: where the feature SQL runs (DuckDB here, or Spark local / on a cluster).
+            "feature_engine": FeatureEngine(engine=settings.engine),
             # One MLflow run per Dagster run; each model asset logs a nested run under it.
             "mlflow": mlflow_tracking.configured(
                 {"experiment_name": EXPERIMENT, "mlflow_tracking_uri": tracking_uri(settings.home)}

@@ -9,7 +9,10 @@ $RECS_HOME/
   dagster/                  the Dagster instance
   reports/                  HTML reports (drift, stakeholder)
   serving/request_log.jsonl, serving/history/   API request log, superseded snapshots
-  live_events/              events posted to the API
+  live_events/              events posted to the API when no broker is configured (JSON lines)
+  live_landing/             live events landed from the broker (Parquet, one file per batch)
+  broker/                   the embedded broker's append-only file (`make serve` without RECS_BROKER_URL)
+  run.lock                  held by the one pipeline run writing this home
 ```
 """
 
@@ -27,6 +30,10 @@ class HomeLayout:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "root", Path(self.root))
+
+    @property
+    def run_lock(self) -> Path:
+        return self.root / "run.lock"
 
     @property
     def lake(self) -> Path:
@@ -74,3 +81,13 @@ class HomeLayout:
     @property
     def live_events(self) -> Path:
         return self.root / "live_events"
+
+    @property
+    def live_landing(self) -> Path:
+        """Live events landed from the broker, one Parquet file per batch (the `live_events` asset reads them)."""
+        return self.root / "live_landing"
+
+    @property
+    def broker(self) -> Path:
+        """The embedded broker's folder: its append-only file, lock and where it listens."""
+        return self.root / "broker"

@@ -11,10 +11,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 from recs_assets.layout import HomeLayout
 
 SOURCES = ("simulator", "movielens_100k", "steam_200k", "files", "open_bandit")
+# Where the feature store's SQL runs (RECS_ENGINE): DuckDB in-process, or Spark SQL (local or a cluster).
+ENGINES = ("duckdb", "spark")
 _CHECKOUT = Path(__file__).resolve().parents[1]
 
 
@@ -76,6 +79,17 @@ class Settings:
     api_reload_interval: float = 2.0
     api_log_flush_interval: float = 1.0
     api_log_level: str = "warning"
+    # Where live events go (redis://host:port/db, rediss://, unix://). None: `make serve` starts the
+    # embedded broker in the home (recs_assets.streaming.embedded), and the pipeline lands what it holds.
+    broker_url: str | None = None
+    # The feature SQL's engine; with spark, Spark MLlib ALS also joins the candidate generators.
+    engine: str = "duckdb"
+    # PostgreSQL for the Dagster instance (postgresql://user@host:port/db; a password is best left to
+    # PGPASSWORD). None: SQLite files in the home.
+    postgres_url: str | None = None
+    # MLflow's tracking store: postgresql://... (its own database: MLflow and Dagster both have a `runs`
+    # table), or a remote server (http(s)://, databricks). None: SQLite in the home.
+    mlflow_tracking_uri: str | None = None
 
     def __post_init__(self) -> None:
         if self.source not in SOURCES:
@@ -100,6 +114,17 @@ class Settings:
                                 ("RECS_API_LOG_FLUSH_INTERVAL", self.api_log_flush_interval)):
             if not 0 < value < float("inf"):
                 raise ValueError(f"{env_name} must be a positive number of seconds; got {value}")
+        if self.broker_url is not None and not self.broker_url.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError(
+                "RECS_BROKER_URL must be a Redis URL (redis://host:port/0, rediss://..., unix:///path.sock), "
+                "or unset to use the embedded broker"
+            )
+        if self.engine not in ENGINES:
+            raise ValueError(f"RECS_ENGINE must be one of {', '.join(ENGINES)}; got {self.engine!r}")
+        if self.postgres_url is not None:
+            postgres_parts(self.postgres_url)
+        if self.mlflow_tracking_uri is not None:
+            check_mlflow_uri(self.mlflow_tracking_uri)
         if self.api_log_level not in API_LOG_LEVELS:
             raise ValueError(f"RECS_API_LOG_LEVEL must be one of {', '.join(API_LOG_LEVELS)}; got {self.api_log_level!r}")
 
@@ -129,6 +154,10 @@ class Settings:
             api_reload_interval=_float(env, "RECS_API_RELOAD_INTERVAL", cls.api_reload_interval),
             api_log_flush_interval=_float(env, "RECS_API_LOG_FLUSH_INTERVAL", cls.api_log_flush_interval),
             api_log_level=env.get("RECS_API_LOG_LEVEL", "").strip().lower() or cls.api_log_level,
+            broker_url=env.get("RECS_BROKER_URL", "").strip() or None,
+            engine=env.get("RECS_ENGINE", "").strip().lower() or cls.engine,
+            postgres_url=postgres_url(env),
+            mlflow_tracking_uri=mlflow_tracking_uri(env),
         )
 
     @property
@@ -142,3 +171,56 @@ class Settings:
     @property
     def dagster_home(self) -> Path:
         return HomeLayout(self.home).dagster
+
+
+def postgres_url(environ: Mapping[str, str] | None = None) -> str | None:
+    """RECS_POSTGRES_URL (checked), or None when the home's SQLite files are used."""
+    env = os.environ if environ is None else environ
+    url = env.get("RECS_POSTGRES_URL", "").strip() or None
+    if url is not None:
+        postgres_parts(url)
+    return url
+
+
+MLFLOW_SCHEMES = ("sqlite", "postgresql", "postgres", "postgresql+psycopg2", "http", "https", "databricks")
+
+
+def mlflow_tracking_uri(environ: Mapping[str, str] | None = None) -> str | None:
+    """RECS_MLFLOW_TRACKING_URI (checked), or None when MLflow uses the home's SQLite database."""
+    env = os.environ if environ is None else environ
+    uri = env.get("RECS_MLFLOW_TRACKING_URI", "").strip() or None
+    return check_mlflow_uri(uri) if uri is not None else None
+
+
+def check_mlflow_uri(uri: str) -> str:
+    scheme = uri.split("://", 1)[0] if "://" in uri else uri
+    if scheme not in MLFLOW_SCHEMES:
+        raise ValueError(
+            f"RECS_MLFLOW_TRACKING_URI must start with one of {', '.join(s + '://' for s in MLFLOW_SCHEMES)}; got {uri.split('://')[0]!r}"
+        )
+    return uri
+
+
+def postgres_parts(url: str) -> dict[str, str | int]:
+    """username, password, hostname, port and db_name of a postgresql:// URL; ValueError naming what is wrong."""
+    parsed = urlsplit(url)
+    if parsed.scheme not in ("postgresql", "postgres"):
+        raise ValueError(f"RECS_POSTGRES_URL must start with postgresql://; got scheme {parsed.scheme!r}")
+    try:
+        port = parsed.port or 5432
+    except ValueError:
+        raise ValueError("RECS_POSTGRES_URL has a port that is not a number") from None
+    db_name = parsed.path.lstrip("/")
+    missing = [what for what, value in (("user", parsed.username), ("host", parsed.hostname), ("database", db_name))
+               if not value]
+    if missing or "/" in db_name:
+        raise ValueError(
+            f"RECS_POSTGRES_URL must look like postgresql://user@host:5432/database; missing {', '.join(missing) or 'a plain database name'}"
+        )
+    return {
+        "username": unquote(parsed.username),
+        "password": unquote(parsed.password or ""),
+        "hostname": parsed.hostname,
+        "port": port,
+        "db_name": db_name,
+    }

@@ -44,6 +44,52 @@ class BPRParams(dg.Config):
     seed: int | None = None
 
 
+class ContentParams(dg.Config):
+    cf_weight: float | None = None
+    cf_neighbours: int | None = None
+    category_weight: float | None = None
+    brand_weight: float | None = None
+    condition_weight: float | None = None
+    size_weight: float | None = None
+    price_weight: float | None = None
+    title_weight: float | None = None
+    n_price_bands: int | None = None
+
+
+class TwoTowerParams(dg.Config):
+    dim: int | None = None
+    epochs: int | None = None
+    batch_size: int | None = None
+    learning_rate: float | None = None
+    temperature: float | None = None
+    logq: int | None = None
+    max_steps_per_epoch: int | None = None
+    seed: int | None = None
+    threads: int | None = None
+    ann: str | None = None
+    ann_min_items: int | None = None
+
+
+class SessionKNNParams(dg.Config):
+    k: int | None = None
+    decay: str | None = None
+    max_history: int | None = None
+    shrinkage: float | None = None
+
+
+class GRU4RecParams(dg.Config):
+    factors: int | None = None
+    epochs: int | None = None
+    batch_size: int | None = None
+    learning_rate: float | None = None
+    n_negatives: int | None = None
+    max_length: int | None = None
+    max_history: int | None = None
+    max_train_items: int | None = None
+    seed: int | None = None
+    threads: int | None = None
+
+
 class CandidateModels(dg.ConfigurableResource):
     """The five candidate generators' settings (change them in the launchpad or in definitions)."""
 
@@ -54,6 +100,10 @@ class CandidateModels(dg.ConfigurableResource):
     ease: EASEParams = EASEParams()
     als: ALSParams = ALSParams()
     bpr: BPRParams = BPRParams()
+    session_knn: SessionKNNParams = SessionKNNParams()
+    gru4rec: GRU4RecParams = GRU4RecParams()
+    content: ContentParams = ContentParams()
+    two_tower: TwoTowerParams = TwoTowerParams()
 
     def build(self, name: str) -> Any:
         """A fresh, unfitted model of the named kind with its configured hyper-parameters."""

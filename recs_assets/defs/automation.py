@@ -1,7 +1,12 @@
 """When things run without a person: a daily ingestion schedule, features and snapshots that follow
 new data, and a weekly retraining. All appear in the UI (Automation) and are switched on there."""
 
+from pathlib import Path
+
 import dagster as dg
+
+from recs_assets.streaming.broker import BrokerStatus, BrokerUnavailable
+from recs_assets.streaming.embedded import stream_status
 
 # Follow upstream changes as soon as they land (new events -> features, leaderboard, snapshots).
 FOLLOW_NEW_DATA = dg.AutomationCondition.eager()
@@ -61,3 +66,38 @@ def retrain_on_drift(context: dg.SensorEvaluationContext):
         return dg.SkipReason(why)
     context.update_cursor(str(record.id))
     return dg.RunRequest(run_key=f"drift-{record.id}", tags={"recs/trigger": "feature_drift"})
+
+
+LIVE_INGEST_JOB = "ingest_live_events"
+
+
+def live_ingestion_request(status: BrokerStatus | None, cursor: str | None) -> tuple[bool, str]:
+    """Decide whether live events wait to be landed: some are undelivered or unacknowledged, and no run
+    has been requested yet for the stream as it stands."""
+    if status is None:
+        return False, "no broker is running: no live events can have arrived"
+    waiting = status.lag + status.pending
+    if waiting == 0:
+        return False, f"every live event has landed ({status.length:,} in the stream)"
+    if cursor == status.last_id:
+        return False, f"landing already requested for the stream up to {status.last_id}"
+    return True, f"{waiting:,} live event(s) waiting (lag {status.lag}, unacknowledged {status.pending}): landing them"
+
+
+def build_live_events_sensor(broker_url: str | None, broker_folder: Path) -> dg.SensorDefinition:
+    """The sensor that lands live events as they arrive (checked every minute)."""
+
+    @dg.sensor(name="live_events_sensor", job_name=LIVE_INGEST_JOB, minimum_interval_seconds=60)
+    def live_events_sensor(context: dg.SensorEvaluationContext):
+        """When shoppers' live events wait in the broker, land them and re-stage `events` (features and snapshots follow)."""
+        try:
+            status = stream_status(broker_url, broker_folder)
+        except BrokerUnavailable as error:
+            return dg.SkipReason(str(error))
+        go, why = live_ingestion_request(status, context.cursor)
+        if not go:
+            return dg.SkipReason(why)
+        context.update_cursor(status.last_id)
+        return dg.RunRequest(run_key=f"live-{status.last_id}", tags={"recs/trigger": "live_events"})
+
+    return live_events_sensor

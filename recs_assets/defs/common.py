@@ -10,8 +10,138 @@ import polars as pl
 from recs_assets.profiling import events_profile, markdown_table
 
 
-def preview(df: pl.DataFrame, rows: int = 5) -> dg.MetadataValue:
-    return dg.MetadataValue.md(markdown_table(df, rows))
+# Four significant digits tell models and items apart; the 15 a float prints only hide the point.
+SIGNIFICANT_DIGITS = 4
+# Which columns of a table name an item, and the prefix its title and category get beside it.
+ITEM_ID_COLUMNS = {"item_id": "", "similar_item_id": "similar_"}
+
+
+def rounded(df: pl.DataFrame, digits: int = SIGNIFICANT_DIGITS) -> pl.DataFrame:
+    """Every float column rounded to `digits` significant digits (for people; the stored table keeps all)."""
+    return df.with_columns(pl.col(c).round_sig_figs(digits) for c, dtype in df.schema.items() if dtype.is_float())
+
+
+def with_item_labels(df: pl.DataFrame, items: pl.DataFrame | None) -> pl.DataFrame:
+    """Each item id column followed by that item's title and category, where the catalogue has them.
+
+    A source without titles or categories (an events-only folder) adds no empty columns; an id missing
+    from the catalogue gets nulls, never a dropped row.
+    """
+    if items is None:
+        return df
+    labels = [c for c in ("title", "category") if c in items.columns and items[c].null_count() < items.height]
+    if not labels:
+        return df
+    catalogue = items.select("item_id", *labels).unique("item_id", keep="first")
+    order = list(df.columns)
+    for column, prefix in ITEM_ID_COLUMNS.items():
+        if column not in df.columns:
+            continue
+        named = {label: f"{prefix}{label}" for label in labels}
+        added = [name for name in named.values() if name not in df.columns]
+        if not added:
+            continue
+        joined = catalogue.rename({"item_id": column, **named}).select(column, *added)
+        df = df.join(joined.with_columns(pl.col(column).cast(df.schema[column])), on=column, how="left", maintain_order="left")
+        at = order.index(column) + 1
+        order[at:at] = added
+    return df.select(order)
+
+
+def percent(value: float | None, digits: int = 1) -> str:
+    """A relative change as people read it: 0.106 -> "+10.6%" (n/a when unknown)."""
+    if value is None or value != value:
+        return "n/a"
+    return f"{100 * value:+.{digits}f}%"
+
+
+def preview(df: pl.DataFrame, rows: int = 5, items: pl.DataFrame | None = None) -> dg.MetadataValue:
+    """The first rows as a Markdown table: items named by title and category (given the catalogue), floats to 4 digits."""
+    return dg.MetadataValue.md(markdown_table(rounded(with_item_labels(df.head(rows), items)), rows))
+
+
+def image(png: bytes, alt: str) -> dg.MetadataValue:
+    """A PNG shown inline on the asset page (Markdown with a data URI: no file server needed)."""
+    from recs_assets.experiments.plots import markdown_image
+
+    return dg.MetadataValue.md(markdown_image(png, alt))
+
+
+def leaderboard_chart(board: pl.DataFrame, metric: str, baseline: str = "popularity") -> bytes:
+    """Each model's primary metric with its 95% interval (whiskers), best at the top, against the baseline's score."""
+    from recs_assets.experiments.plots import plt, to_png
+
+    rows = list(board.iter_rows(named=True))
+    low, high = f"{metric}_ci_low", f"{metric}_ci_high"
+    fig, ax = plt.subplots(figsize=(7, 0.9 + 0.45 * len(rows)))
+    base = next((r[metric] for r in rows if r["model"] == baseline), None)
+    if base is not None:
+        ax.axvline(base, color="#9e9e9e", linestyle="--", linewidth=1, label=f"{baseline} {base:.4g}")
+    for y, row in enumerate(rows):
+        value = row[metric]
+        if value is None:
+            continue
+        colour = "#2e7d32" if y == 0 else "#757575" if row["model"] == baseline else "#1565c0"
+        has_ci = row.get(low) is not None and row.get(high) is not None
+        xerr = [[value - row[low]], [row[high] - value]] if has_ci else None
+        ax.errorbar([value], [y], xerr=xerr, fmt="o", color=colour, capsize=4)
+        lift = f"  {percent(value / base - 1)}" if base and row["model"] != baseline else ""
+        ax.annotate(f"{value:.4g}{lift}", (row[high] if has_ci else value, y), xytext=(6, -3),
+                    textcoords="offset points", fontsize=8, color=colour)
+    ax.set_yticks(range(len(rows)), [r["model"] for r in rows])
+    ax.invert_yaxis()
+    users = rows[0].get("evaluable_users") or rows[0].get("users")
+    ax.set_xlabel(f"{metric} (95% CI" + (f", {users:,} test users)" if users else ")"))
+    ax.set_title(f"Leaderboard: {metric} per model, best first")
+    ax.margins(x=0.3)
+    if base is not None:
+        ax.legend(fontsize=8, loc="lower right")
+    return to_png(fig)
+
+
+def metadata_history(instance: dg.DagsterInstance, asset: str, keys: tuple[str, ...], optional: tuple[str, ...] = (),
+                     limit: int = 30) -> list[dict]:
+    """The given metadata of an asset's latest materialisations, oldest first.
+
+    Materialisations lacking one of `keys` (written before the key existed, or with nothing to show)
+    are left out; a missing `optional` key reads None.
+    """
+    records = instance.fetch_materializations(dg.AssetKey(asset), limit=limit).records
+    history = []
+    for record in reversed(records):
+        metadata = record.asset_materialization.metadata if record.asset_materialization else {}
+        if all(k in metadata for k in keys):
+            history.append({"timestamp": record.timestamp, "run_id": record.run_id,
+                            **{k: metadata[k].value if k in metadata else None for k in (*keys, *optional)}})
+    return history
+
+
+def trend_chart(points: list[dict], metric: str) -> bytes:
+    """The leader's score run after run (with its interval) beside the baseline's: is the shop getting better?
+
+    `points`: oldest first, each with `timestamp`, `leader`, `leader_score`, `leader_ci_low`,
+    `leader_ci_high` and `baseline_score` (None when the baseline was not graded).
+    """
+    from datetime import datetime, timezone
+
+    from recs_assets.experiments.plots import plt, to_png
+
+    fig, ax = plt.subplots(figsize=(7, 2.8))
+    runs = list(range(1, len(points) + 1))
+    scores = [p["leader_score"] for p in points]
+    errors = [[s - p["leader_ci_low"] for s, p in zip(scores, points)], [p["leader_ci_high"] - s for s, p in zip(scores, points)]]
+    ax.errorbar(runs, scores, yerr=errors, fmt="-o", color="#2e7d32", capsize=3, label="leader (95% CI)")
+    baseline = [p["baseline_score"] for p in points]
+    if any(b is not None for b in baseline):
+        ax.plot(runs, [float("nan") if b is None else b for b in baseline], "--s", color="#9e9e9e", label="popularity")
+    for x, p in zip(runs, points):
+        ax.annotate(p["leader"], (x, p["leader_ci_high"]), xytext=(0, 4), textcoords="offset points", ha="center", fontsize=7)
+    ax.set_xticks(runs, [datetime.fromtimestamp(p["timestamp"], timezone.utc).strftime("%m-%d %H:%M") for p in points],
+                  rotation=30, fontsize=7)
+    ax.set_ylabel(metric)
+    ax.set_title(f"{metric} of the leader over the last {len(points)} runs")
+    ax.legend(fontsize=8)
+    return to_png(fig)
 
 
 def events_metadata(events: pl.DataFrame) -> dict[str, dg.RawMetadataValue]:

@@ -3,18 +3,42 @@
     holdout_recommendations -> model_metrics -> model_leaderboard -> champion_model (+ champion_beats_baseline)
 """
 
+import time
+
 import dagster as dg
 import polars as pl
 
 from recs_assets.contract import METRIC_K
-from recs_assets.defs.common import preview
+from recs_assets.defs.common import image, leaderboard_chart, metadata_history, percent, preview, rounded, trend_chart
 from recs_assets.defs.models import GENERATOR_ASSETS, RANKER_ASSET
 from recs_assets.evaluation.grading import grade_holdout
-from recs_assets.evaluation.leaderboard import baseline_verdict, decide_champion_from_board, leaderboard
+from recs_assets.evaluation.leaderboard import (
+    baseline_verdict,
+    decide_champion_from_board,
+    leaderboard,
+    with_relative_lifts,
+    with_session_columns,
+)
+from recs_assets.evaluation.session_protocol import SESSION_K, NoSessions, evaluate_sessions
 from recs_assets.evaluation.pipeline import holdout_lists, lists_by_model
 from recs_assets.profiling import markdown_table
-from recs_assets.tracking import current_champion, log_metrics_to_run, move_champion_alias
+from recs_assets.defs.training import RankingSetConfig
+from recs_assets.models.ranker import LightGBMRanker
+from recs_assets.tracking import (
+    REFIT,
+    RUN_TAG,
+    STAGE_TAG,
+    current_champion,
+    log_metrics_to_run,
+    log_model_run,
+    log_ranker_run,
+    move_champion_alias,
+    move_production_alias,
+    registered_run_id,
+)
+from recs_assets.training.refit import refit_champion
 from recs_assets.training.splits import NO_PROTOCOL, split_from_frame
+from resources.candidate_models import CandidateModels
 
 MODEL_ASSETS = [*GENERATOR_ASSETS.values(), RANKER_ASSET]
 PRIMARY_METRIC = f"ndcg@{METRIC_K}"
@@ -129,44 +153,112 @@ def model_metrics(
     )
 
 
+class SessionProtocolConfig(dg.Config):
+    """The session protocol's list length k (HR@k, MRR@k), how many held-out visits at most, and the seed."""
+
+    k: int = SESSION_K
+    max_sessions: int = 5_000
+    seed: int = 42
+
+
+@dg.asset(group_name="evaluation", ins={name: dg.AssetIn(name) for name in GENERATOR_ASSETS.values()},
+          kinds={"parquet", "duckdb"})
+def session_metrics(config: SessionProtocolConfig, train_test_split: pl.DataFrame, **models) -> dg.Output[pl.DataFrame]:
+    """How well each model guesses a visit's next item from the visit so far, for shoppers with and without an account.
+
+    Every visit after the cut-off is replayed: each next item is predicted from the items before it
+    (HR@20, MRR@20, 95% intervals over visits, paired test against popularity), for the session models
+    and for popularity and item-kNN (the last item's neighbours). Skipped, with the reason, when the
+    split has no single cut-off or the events have no sessions.
+    """
+    split = split_from_frame(train_test_split)
+    generators = {name: models[asset] for name, asset in GENERATOR_ASSETS.items()}
+    try:
+        table = evaluate_sessions(generators, split, k=config.k, max_sessions=config.max_sessions, seed=config.seed)
+    except NoSessions as reason:
+        empty = pl.DataFrame(schema={"model": pl.String, "segment": pl.String, "sessions": pl.Int64, "predictions": pl.Int64})
+        return dg.Output(empty, metadata={"rows": dg.MetadataValue.int(0), "skipped": dg.MetadataValue.text(str(reason))})
+    overall = table.filter(pl.col("segment") == "all")
+    return dg.Output(
+        table,
+        metadata={
+            "rows": dg.MetadataValue.int(table.height),
+            "sessions": dg.MetadataValue.int(int(overall["sessions"][0])),
+            "predictions": dg.MetadataValue.int(int(overall["predictions"][0])),
+            "segments": dg.MetadataValue.json(dict(table.select("segment", "sessions").unique(maintain_order=True).iter_rows())),
+            "table": dg.MetadataValue.md(markdown_table(table.drop("protocol").with_columns(pl.selectors.float().round(4)), rows=30)),
+        },
+    )
+
+
 class LeaderboardConfig(dg.Config):
     primary_metric: str = PRIMARY_METRIC
 
 
-def _bar_chart(board: pl.DataFrame, metric: str) -> str:
-    """A bar chart in Markdown (it renders anywhere the metadata is shown)."""
-    top = max(board[metric].max() or 0.0, 1e-12)
-    lines = [f"{metric}, best first", "```"]
-    for name, value in board.select("model", metric).iter_rows():
-        lines.append(f"{name:<11} {'█' * round(40 * value / top):<40} {value:.4f}")
-    lines.append("```")
-    return "\n".join(lines)
+TREND_KEYS = ("leader", "leader_score", "leader_ci_low", "leader_ci_high")
+
+
+def _leaderboard_figures(board: pl.DataFrame, metric: str) -> dict[str, dg.MetadataValue]:
+    """The leader's score and interval and popularity's score as numbers: Dagster plots them run after run."""
+    top = board.row(0, named=True)
+    score = float(top[metric])
+    low, high = top.get(f"{metric}_ci_low"), top.get(f"{metric}_ci_high")
+    figures = {"leader_score": dg.MetadataValue.float(score),
+               "leader_ci_low": dg.MetadataValue.float(float(score if low is None else low)),
+               "leader_ci_high": dg.MetadataValue.float(float(score if high is None else high))}
+    base = board.filter(pl.col("model") == "popularity")[metric]
+    if base.len() and base[0] is not None:
+        figures["baseline_score"] = dg.MetadataValue.float(float(base[0]))
+    return figures
+
+
+def _short_table(board: pl.DataFrame, metric: str) -> str:
+    """Position, model, score with its interval, relative lift and p-value against popularity, users."""
+    low, high = f"{metric}_ci_low", f"{metric}_ci_high"
+    rows = [{"#": r["position"], "model": r["model"], metric: f"{r[metric]:.4g}",
+             "95% CI": f"{r[low]:.4g} to {r[high]:.4g}" if r.get(low) is not None and r.get(high) is not None else "",
+             "vs popularity": "" if r["model"] == "popularity" else percent(r.get("lift_vs_popularity")),
+             "p": "" if r.get("p_vs_popularity") is None else ("<0.001" if r["p_vs_popularity"] < 0.001 else f"{r['p_vs_popularity']:.3g}"),
+             "users": r.get("evaluable_users") or r.get("users")}
+            for r in board.iter_rows(named=True)]
+    return markdown_table(pl.DataFrame(rows), rows=len(rows))
 
 
 @dg.asset(group_name="evaluation", required_resource_keys={"mlflow"}, kinds={"parquet", "duckdb", "mlflow"})
 def model_leaderboard(
-    context: dg.AssetExecutionContext, config: LeaderboardConfig, model_metrics: pl.DataFrame
+    context: dg.AssetExecutionContext, config: LeaderboardConfig, model_metrics: pl.DataFrame, session_metrics: pl.DataFrame
 ) -> dg.Output[pl.DataFrame]:
     """The models ranked by the primary metric (NDCG@10 by default), with the split protocol written beside the numbers.
 
-    Also logged to this run's MLflow run as `model_leaderboard.json`, beside the models' own runs.
+    Beside them, the session protocol's HR@20 and MRR@20 (`session_*` columns) for the models it grades. Also logged to this run's MLflow run as `model_leaderboard.json`, beside the models' own runs.
     """
     if model_metrics.height == 0:
         return dg.Output(model_metrics.drop("segment"), metadata={"rows": dg.MetadataValue.int(0),
                          "note": dg.MetadataValue.text("no leaderboard: too little held-out data to grade models")})
     board = leaderboard(model_metrics.filter(pl.col("segment") == "all").drop("segment"), config.primary_metric)
+    board = with_relative_lifts(with_session_columns(board, session_metrics), config.primary_metric)
     context.resources.mlflow.log_table(board.to_pandas(), "model_leaderboard.json")
     protocol = board["protocol"][0]
     cutoff = board["cutoff"][0]
+    metric = config.primary_metric
+    figures = _leaderboard_figures(board, metric)
+    # The trend is this asset's own history (no other server to run, works offline); the current point last.
+    trend = metadata_history(context.instance, "model_leaderboard", TREND_KEYS, optional=("baseline_score",), limit=19)
+    trend.append({"timestamp": time.time(), "leader": board["model"][0], "baseline_score": None,
+                  **{k: v.value for k, v in figures.items()}})
     return dg.Output(
         board,
         metadata={
             "rows": dg.MetadataValue.int(board.height),
-            "primary_metric": dg.MetadataValue.text(config.primary_metric),
+            "primary_metric": dg.MetadataValue.text(metric),
             "protocol": dg.MetadataValue.text(f"{protocol} split" + (f", test from {cutoff}" if cutoff else "")),
             "leader": dg.MetadataValue.text(board["model"][0]),
-            "chart": dg.MetadataValue.md(_bar_chart(board, config.primary_metric)),
-            "table": dg.MetadataValue.md(markdown_table(board.with_columns(pl.selectors.float().round(4)), rows=20)),
+            **figures,
+            "chart": image(leaderboard_chart(board, metric), f"{metric} per model with 95% intervals"),
+            "table": dg.MetadataValue.md(_short_table(board, metric)),
+            "trend": (image(trend_chart(trend, metric), f"{metric} of the leader over the last runs") if len(trend) > 1
+                      else dg.MetadataValue.text("first graded run in this home: the trend across runs appears from the next one")),
+            "all_columns": dg.MetadataValue.md(markdown_table(rounded(board), rows=20)),
         },
     )
 
@@ -190,7 +282,7 @@ def champion_model(context: dg.AssetExecutionContext, config: ChampionConfig, mo
     if model_leaderboard.height == 0:
         # No leaderboard (too little data to grade): popularity serves, and says why.
         decision_reason = "no leaderboard (too little held-out data to grade models): the popularity baseline serves"
-        version = move_champion_alias(home, "popularity_model", ["popularity_model"], decision_reason)
+        version = move_champion_alias(home, "popularity_model", ["popularity_model"], decision_reason, context.run_id)
         table = pl.DataFrame({"champion": ["popularity"], "registered_model": ["popularity_model"], "version": [version],
                               "promoted": [False], "primary_metric": [config.primary_metric], "score": [None],
                               "baseline_score": [None], "p_vs_baseline": [None], "alpha": [config.alpha],
@@ -205,7 +297,7 @@ def champion_model(context: dg.AssetExecutionContext, config: ChampionConfig, mo
         model_leaderboard, config.primary_metric, holder.removesuffix("_model") if holder else None,
         margin=config.margin, alpha=config.alpha,
     )
-    version = move_champion_alias(home, f"{decision.champion}_model", names, decision.reason)
+    version = move_champion_alias(home, f"{decision.champion}_model", names, decision.reason, context.run_id)
     context.resources.mlflow.set_tags(
         {"champion": f"{decision.champion}_model v{version}", "champion_reason": decision.reason}
     )
@@ -237,18 +329,162 @@ def champion_model(context: dg.AssetExecutionContext, config: ChampionConfig, mo
     )
 
 
-@dg.asset_check(asset=champion_model, blocking=True)
-def champion_beats_baseline(champion_model: pl.DataFrame) -> dg.AssetCheckResult:
-    """The serving model must beat the popularity baseline significantly: anything worse never reaches serving.
-
-    When no model beats popularity, popularity itself serves and the check says so; 0.0 against 0.0 never
-    passes. With too little data to grade, there is nothing to compare and the check is skipped.
-    """
+def champion_check_result(champion_model: pl.DataFrame) -> dg.AssetCheckResult | None:
+    """The verdict of champion_beats_baseline, or None when nothing was graded (then the check is skipped)."""
     row = champion_model.row(0, named=True)
     if not row.get("graded", True):
-        return dg.AssetCheckResult(passed=True, description=f"skipped: {row['reason']}", metadata={"skipped": row["reason"]})
+        return None
     passed, description = baseline_verdict(
         row["champion"], row["score"], row["baseline_score"],
         p_value=row.get("p_vs_baseline"), metric=row["primary_metric"], alpha=row.get("alpha", 0.05),
     )
     return dg.AssetCheckResult(passed=passed, description=description)
+
+
+CHAMPION_CHECK_DESCRIPTION = (
+    "The serving model must beat the popularity baseline significantly: anything worse never reaches serving. "
+    "When no model beats popularity, popularity itself serves and the check says so; 0.0 against 0.0 never "
+    "passes. Skipped, with the reason, when there was too little data to grade: popularity then serves."
+)
+
+
+# A multi-asset check only so that it may report nothing: Dagster then shows it SKIPPED (not a PASS that
+# checked nothing), and, blocking or not, a check without a result does not stop the assets downstream.
+@dg.multi_asset_check(
+    specs=[dg.AssetCheckSpec("champion_beats_baseline", asset="champion_model", blocking=True,
+                             description=CHAMPION_CHECK_DESCRIPTION)],
+    ins={"champion_model": dg.AssetIn("champion_model")},
+    can_subset=True,
+)
+def champion_beats_baseline(context: dg.AssetCheckExecutionContext, champion_model: pl.DataFrame):
+    result = champion_check_result(champion_model)
+    if result is None:
+        context.log.warning(f"skipped: {champion_model['reason'][0]}")
+        return
+    yield result
+
+
+# ---------------------------------------------------------------------------------------------
+# The champion refitted on all data: what the API serves
+# ---------------------------------------------------------------------------------------------
+REFIT_ASSETS = {name: f"refit_{asset}" for name, asset in GENERATOR_ASSETS.items()}
+REFIT_RANKER_ASSET = f"refit_{RANKER_ASSET}"
+
+
+class RefitConfig(RankingSetConfig):
+    """The re-ranker's lessons for the refit, made as for the graded ranker (the same settings and defaults)."""
+
+
+def _refit_tags(context: dg.AssetExecutionContext, champion: dict, evaluated_run: str | None) -> dict[str, str]:
+    """Lineage of a refitted version: the graded version it stands for and the figures the gate judged."""
+    tags = {
+        RUN_TAG: context.run_id,
+        STAGE_TAG: REFIT,
+        "refit_of": f"{champion['registered_model']} v{champion['version']}",
+        "gate_reason": str(champion["reason"])[:4000],
+    }
+    if evaluated_run:
+        tags["evaluated_run_id"] = evaluated_run
+    for key in ("primary_metric", "score", "baseline_score", "p_vs_baseline"):
+        if champion.get(key) is not None:
+            tags[f"gated_{key}"] = str(champion[key])
+    return tags
+
+
+@dg.multi_asset(
+    outs={
+        **{
+            asset: dg.AssetOut(
+                group_name="evaluation", io_manager_key="model_io_manager", kinds={"python", "mlflow"},
+                description=f"The {name} model refitted on all data up to now, with the graded one's settings: what serving uses.",
+            )
+            for name, asset in REFIT_ASSETS.items()
+        },
+        REFIT_RANKER_ASSET: dg.AssetOut(
+            group_name="evaluation", io_manager_key="model_io_manager", kinds={"lightgbm", "mlflow"},
+            description="The re-ranker refitted on lessons from the newest days (None when the champion is a single model).",
+        ),
+        "served_model": dg.AssetOut(
+            group_name="evaluation", kinds={"parquet", "mlflow"},
+            description="Which registered version the API serves, and which graded version it was refitted from.",
+        ),
+    },
+    ins={"ranker_model": dg.AssetIn(RANKER_ASSET)},
+    required_resource_keys={"home", "mlflow", "candidate_models", "interaction_weights"},
+)
+def champion_refit(
+    context: dg.AssetExecutionContext,
+    config: RefitConfig,
+    champion_model: pl.DataFrame,
+    train_test_split: pl.DataFrame,
+    events: pl.DataFrame,
+    items: pl.DataFrame,
+    users: pl.DataFrame,
+    user_item_interactions: pl.DataFrame,
+    item_features: pl.DataFrame,
+    session_sequences: pl.DataFrame,
+    ranker_model,
+):
+    """The champion's pipeline fitted again on everything up to now, so the newest days reach the users.
+
+    The gate judged models that never saw the test window; the refit sees it. Same hyper-parameters as
+    the graded models, each registered as a new MLflow version tagged with the graded version, run and
+    figures it stands for; the MLflow alias `production` points at what serves.
+    """
+    home = context.resources.home.root
+    models: CandidateModels = context.resources.candidate_models
+    champion = champion_model.row(0, named=True)
+    ranker_params = ranker_model.params() if ranker_model is not None else {}
+    refit = refit_champion(
+        champion["champion"], models.build_all, lambda: LightGBMRanker(**ranker_params),
+        {"interactions": user_item_interactions, "item_features": item_features, "session_sequences": session_sequences},
+        events, items, users,
+        protocol=split_from_frame(train_test_split).protocol, weights=context.resources.interaction_weights.params(),
+        n_candidates=models.n_candidates, lesson_options=config.model_dump(),
+    )
+    tags = _refit_tags(context, champion, registered_run_id(home, champion["registered_model"], champion["version"]))
+    versions: dict[str, int] = {}
+    for name, model in refit.generators.items():
+        _, versions[name] = log_model_run(
+            context.resources.mlflow, REFIT_ASSETS[name], model, {"fit_seconds": model.fit_seconds},
+            registered_name=GENERATOR_ASSETS[name], version_tags=tags,
+        )
+        yield dg.Output(model, REFIT_ASSETS[name], metadata={
+            "fit_seconds": dg.MetadataValue.float(float(model.fit_seconds or 0.0)),
+            "model_version": dg.MetadataValue.int(versions[name]),
+            "users": dg.MetadataValue.int(model.n_users), "items": dg.MetadataValue.int(model.n_items),
+        })
+    served_ranker, note = refit.ranker, refit.note
+    ranker_metadata = {}
+    if refit.ranker is not None:
+        _, versions["ranker"] = log_ranker_run(
+            context.resources.mlflow, REFIT_RANKER_ASSET, refit.ranker, {"fit_seconds": refit.ranker.fit_seconds},
+            registered_name=RANKER_ASSET, version_tags=tags,
+        )
+        ranker_metadata = {"fit_seconds": dg.MetadataValue.float(float(refit.ranker.fit_seconds or 0.0)),
+                           "model_version": dg.MetadataValue.int(versions["ranker"])}
+    elif champion["champion"] == "ranker":
+        # No lesson in the newest days: the graded ranker keeps serving over the refitted generators.
+        served_ranker, versions["ranker"] = ranker_model, int(champion["version"])
+    yield dg.Output(served_ranker, REFIT_RANKER_ASSET, metadata={
+        **ranker_metadata,
+        "trained": dg.MetadataValue.bool(refit.ranker is not None),
+        "note": dg.MetadataValue.text(note),
+        "lessons": dg.MetadataValue.json(refit.lessons.get("windows", [])),
+    })
+    served_version = versions[champion["champion"]]
+    move_production_alias(home, champion["registered_model"], served_version, [f"{m}_model" for m in (*GENERATOR_ASSETS, "ranker")])
+    served = pl.DataFrame({
+        "champion": [champion["champion"]],
+        "registered_model": [champion["registered_model"]],
+        "version": [served_version],
+        "evaluated_version": [int(champion["version"])],
+        "refitted": [served_version != int(champion["version"])],
+        "trained_through": [events["event_at"].max() if "event_at" in events.columns else None],
+        "note": [note],
+    })
+    yield dg.Output(served, "served_model", metadata={
+        "serves": dg.MetadataValue.text(f"{champion['registered_model']} v{served_version}"),
+        "refit_of": dg.MetadataValue.text(f"{champion['registered_model']} v{champion['version']} (graded)"),
+        "note": dg.MetadataValue.text(note),
+    })

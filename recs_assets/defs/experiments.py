@@ -15,7 +15,7 @@ import dagster as dg
 import polars as pl
 
 from recs_assets.contract import METRIC_K
-from recs_assets.defs.common import preview
+from recs_assets.defs.common import percent, preview, rounded
 from recs_assets.evaluation.pipeline import lists_by_model
 from recs_assets.experiments import ab_test
 from recs_assets.experiments.environment import SimulatorEnvironment
@@ -89,7 +89,7 @@ def ab_test_results(context: dg.AssetExecutionContext, config: ABTestConfig, hol
                      experiment, agreement_sessions=config.agreement_sessions,
                      guardrails=ab_test.Guardrails(config.min_coverage_ratio, config.max_latency_ms))
     main = suite.comparisons.row(0, named=True)
-    shown = suite.comparisons.select("control", "treatment", "decision", *(pl.col(c).round(4) for c in ("lift", "lift_low", "lift_high", "p_value", "mde", "srm_p")))
+    shown = _in_percent(suite.comparisons).select("treatment", "control", "decision", "lift", "95% CI", "p_value", "mde", "srm_p")
     comparisons = suite.comparisons.with_columns(status=pl.lit("ok"))
     agreement = suite.online.with_columns(kendall_tau=pl.lit(suite.kendall_tau), kendall_p=pl.lit(suite.kendall_p),
                                           discordant_pairs=pl.lit("; ".join(f"{a} above {b} offline, below online" for a, b in suite.discordant)),
@@ -105,7 +105,7 @@ def ab_test_results(context: dg.AssetExecutionContext, config: ABTestConfig, hol
             "effect_plot": dg.MetadataValue.md(markdown_image(suite.plot, "A/B effects with 95% intervals")),
             "comparisons": dg.MetadataValue.md(markdown_table(shown, rows=10)),
             "sessions_per_arm": dg.MetadataValue.int(config.sessions_per_arm),
-            "all_metrics": dg.MetadataValue.md(markdown_table(suite.effects.select("treatment", "control", "metric", *(pl.col(c).round(4) for c in ("control_value", "treatment_value", "lift", "lift_low", "lift_high", "p_value") if c in suite.effects.columns)), rows=20)),
+            "all_metrics": dg.MetadataValue.md(markdown_table(_in_percent(suite.effects).select("treatment", "control", "metric", *(c for c in ("control_value", "treatment_value", "lift", "95% CI", "p_value") if c in suite.effects.columns or c == "95% CI")), rows=20)),
         }),
         dg.Output(agreement, metadata={
             "note": dg.MetadataValue.text(f"Kendall tau {suite.kendall_tau:.2f}, {len(suite.discordant)} pair(s) disagree"),
@@ -113,6 +113,16 @@ def ab_test_results(context: dg.AssetExecutionContext, config: ABTestConfig, hol
             "discordant_pairs": dg.MetadataValue.text("; ".join(f"{a} above {b} offline, below online" for a, b in suite.discordant) or "none"),
             "table": dg.MetadataValue.md(markdown_table(suite.online.with_columns(pl.selectors.float().round(4)), rows=20)),
         }),
+    )
+
+
+def _in_percent(table: pl.DataFrame) -> pl.DataFrame:
+    """Relative lifts as people read them ("+3.4%", the interval "+1.0% to +5.8%"); other floats to 4 digits."""
+    pct = lambda c, show=percent: pl.col(c).map_elements(show, return_dtype=pl.String)  # noqa: E731
+    size = [pct("mde", lambda x: percent(x).lstrip("+"))] if "mde" in table.columns else []  # a size, not a change
+    return rounded(table).with_columns(
+        pct("lift"), *size,
+        pl.format("{} to {}", pct("lift_low"), pct("lift_high")).alias("95% CI"),
     )
 
 

@@ -9,8 +9,9 @@ import re
 import dagster as dg
 import polars as pl
 
-from recs_assets.features.sql_runner import required_tables, run_sql, sql_path
+from recs_assets.features.sql_runner import required_tables, sql_path
 from recs_assets.defs.common import preview
+from resources.feature_engine import FeatureEngine
 from resources.interaction_weights import InteractionWeights
 
 FEATURE_TABLES = (
@@ -47,14 +48,18 @@ def build_feature_table(name: str) -> dg.AssetsDefinition:
         description=f"{sql_summary(name)} Defined in sql/{name}.sql.",
         kinds={"duckdb", "sql", "parquet"},
     )
-    def feature_table(interaction_weights: InteractionWeights, **tables: pl.DataFrame) -> dg.Output[pl.DataFrame]:
-        table = run_sql(name, tables, {"cutoff": None, **interaction_weights.params()})
+    def feature_table(
+        interaction_weights: InteractionWeights, feature_engine: FeatureEngine, **tables: pl.DataFrame
+    ) -> dg.Output[pl.DataFrame]:
+        # DuckDB or Spark SQL, chosen by configuration (RECS_ENGINE): the same SQL file either way.
+        table = feature_engine.run_sql(name, tables, {"cutoff": None, **interaction_weights.params()})
         return dg.Output(
             table,
             metadata={
                 "rows": dg.MetadataValue.int(table.height),
                 "columns": dg.MetadataValue.int(table.width),
                 "sql": dg.MetadataValue.path(str(sql_path(name))),
+                "engine": dg.MetadataValue.text(feature_engine.engine),
                 "preview": preview(table),
             },
         )

@@ -10,7 +10,7 @@ import polars as pl
 
 from recs_assets.models import MODELS
 from recs_assets.models.ranker import LightGBMRanker
-from recs_assets.tracking import log_model_run, log_ranker_run
+from recs_assets.tracking import EVALUATED, RUN_TAG, STAGE_TAG, log_model_run, log_ranker_run
 from recs_assets.training.ranking_set import fit_generator
 from resources.candidate_models import CandidateModels
 
@@ -20,9 +20,18 @@ DESCRIPTIONS = {
     "ease": "EASE, a closed-form linear item-to-item model that is strong on sparse shop data.",
     "als": "Matrix factorisation by alternating least squares (implicit ALS): learns hidden taste dimensions.",
     "bpr": "Matrix factorisation trained to rank liked items above the rest (Bayesian personalised ranking).",
+    "session_knn": "Session-based nearest neighbours (V-SKNN): what shoppers whose visit looked like this one went on to look at; needs no account.",
+    "gru4rec": "GRU4Rec, a recurrent network (PyTorch) that reads a visit in order and predicts the next item; needs no account.",
+    "content": "Matches listings to shoppers by what they are (category, brand, price band, condition, title words): reaches brand-new listings nobody has seen yet.",
+    "two_tower": "Two-tower retrieval (PyTorch): a shopper vector from their history and an item vector from id and attributes, searched with a nearest-neighbour index.",
 }
 GENERATOR_ASSETS = {name: f"{name}_model" for name in MODELS}
 RANKER_ASSET = "ranker_model"
+
+
+def graded_version_tags(context: dg.AssetExecutionContext) -> dict[str, str]:
+    """Registry tags of a version fitted for grading: the gate promotes this run's version, never another's."""
+    return {RUN_TAG: context.run_id, STAGE_TAG: EVALUATED}
 
 
 def _fit_metadata(model, run_id: str, version: int) -> dict:
@@ -46,16 +55,21 @@ def build_candidate_generator(name: str) -> dg.AssetsDefinition:
         required_resource_keys={"mlflow", "candidate_models"},
         description=DESCRIPTIONS[name],
         kinds={"python", "mlflow"},
+        # Session models also learn from the visits in order.
+        ins={"training_session_sequences": dg.AssetIn()} if getattr(MODELS[name], "uses_sequences", False) else {},
     )
     def candidate_generator(
-        context: dg.AssetExecutionContext, training_interactions: pl.DataFrame, training_item_features: pl.DataFrame
+        context: dg.AssetExecutionContext, training_interactions: pl.DataFrame, training_item_features: pl.DataFrame,
+        **sequences: pl.DataFrame,
     ):
         models: CandidateModels = context.resources.candidate_models
-        model = fit_generator(models.build(name), training_interactions, training_item_features)
+        model = fit_generator(models.build(name), training_interactions, training_item_features,
+                              sequences=sequences.get("training_session_sequences"))
         metrics = {"fit_seconds": model.fit_seconds}
         if model.training_loss is not None:
             metrics["training_loss"] = model.training_loss
-        run_id, version = log_model_run(context.resources.mlflow, GENERATOR_ASSETS[name], model, metrics)
+        run_id, version = log_model_run(context.resources.mlflow, GENERATOR_ASSETS[name], model, metrics,
+                                        version_tags=graded_version_tags(context))
         return dg.Output(
             model,
             metadata={
@@ -101,7 +115,7 @@ def ranker_model(context: dg.AssetExecutionContext, config: RankerConfig, rankin
     ranker = LightGBMRanker(**settings).fit(ranking_training_set)
     run_id, version = log_ranker_run(
         context.resources.mlflow, RANKER_ASSET, ranker, {"fit_seconds": ranker.fit_seconds},
-        {"n_candidates": context.resources.candidate_models.n_candidates},
+        {"n_candidates": context.resources.candidate_models.n_candidates}, version_tags=graded_version_tags(context),
     )
     return dg.Output(
         ranker,

@@ -1,5 +1,5 @@
 """The `serving` group: what the API serves (recommendation_snapshot, similar_items_snapshot,
-popular_items_snapshot, user_history_snapshot)."""
+popular_items_snapshot, user_history_snapshot, session_model_snapshot)."""
 
 import shutil
 from datetime import UTC, datetime
@@ -9,7 +9,13 @@ import dagster as dg
 import polars as pl
 
 from recs_assets.contract import LIST_N
-from recs_assets.defs.models import GENERATOR_ASSETS, RANKER_ASSET
+from recs_assets.defs.common import preview
+from recs_assets.defs.evaluation import REFIT_ASSETS, REFIT_RANKER_ASSET
+from recs_assets.defs.models import GENERATOR_ASSETS
+from recs_assets.evaluation.session_protocol import SESSION_K, NoSessions, best_session_model, fit_blend_weight, held_out_sessions
+from recs_assets.models import MODELS
+from recs_assets.serving.store import SNAPSHOT_FILES
+from recs_assets.training.splits import split_from_frame
 from recs_assets.layout import HomeLayout
 from recs_assets.profiling import markdown_table
 from recs_assets.serving.snapshots import (
@@ -62,13 +68,13 @@ def user_history_snapshot(events: pl.DataFrame) -> dg.Output[pl.DataFrame]:
 @dg.asset(
     group_name="serving",
     required_resource_keys={"candidate_models", "home"},
-    ins={name: dg.AssetIn(name) for name in [*GENERATOR_ASSETS.values(), RANKER_ASSET]},
+    ins={name: dg.AssetIn(name) for name in [*REFIT_ASSETS.values(), REFIT_RANKER_ASSET]},
     kinds={"parquet", "duckdb"},
 )
 def recommendation_snapshot(
     context: dg.AssetExecutionContext,
     config: SnapshotConfig,
-    champion_model: pl.DataFrame,
+    served_model: pl.DataFrame,
     events: pl.DataFrame,
     items: pl.DataFrame,
     users: pl.DataFrame,
@@ -80,13 +86,14 @@ def recommendation_snapshot(
     user_item_interactions: pl.DataFrame,
     **models,
 ) -> dg.Output[pl.DataFrame]:
-    """Top-N recommendations for every active user from the champion, nothing they already have, nothing sold.
+    """Top-N recommendations for every active user from the champion refitted on all data, nothing they already have, nothing sold.
 
-    Versioned by the champion's MLflow model version (columns `model`, `model_version`).
+    Versioned by the served MLflow version (columns `model`, `model_version`) and the graded version it
+    was refitted from (`evaluated_version`).
     """
     keep_previous(context.resources.home.root, "recommendation_snapshot")
-    champion = champion_model.row(0, named=True)
-    generators = {name: models[asset] for name, asset in GENERATOR_ASSETS.items()}
+    champion = served_model.row(0, named=True)
+    generators = {name: models[asset] for name, asset in REFIT_ASSETS.items()}
     # Today's features from the feature store: the same SQL the models were trained on, at no cut-off.
     known = {
         "interactions": user_item_interactions,
@@ -96,20 +103,23 @@ def recommendation_snapshot(
     }
     user_ids = active_users(events, config.active_days)
     snapshot = build_recommendations(
-        champion["champion"], generators, models[RANKER_ASSET], user_ids, known, user_history_snapshot,
+        champion["champion"], generators, models[REFIT_RANKER_ASSET], user_ids, known, user_history_snapshot,
         _available(items), N=config.n, n_candidates=context.resources.candidate_models.n_candidates,
         fallback=popular_items_snapshot, users=users,
     ).with_columns(
-        pl.lit(champion["registered_model"]).alias("model"), pl.lit(champion["version"], dtype=pl.Int64).alias("model_version")
+        pl.lit(champion["registered_model"]).alias("model"), pl.lit(champion["version"], dtype=pl.Int64).alias("model_version"),
+        pl.lit(champion["evaluated_version"], dtype=pl.Int64).alias("evaluated_version"),
     )
     return dg.Output(
         snapshot,
         metadata={
             "rows": dg.MetadataValue.int(snapshot.height),
             "users": dg.MetadataValue.int(snapshot["user_id"].n_unique()),
-            "model": dg.MetadataValue.text(f"{champion['registered_model']} v{champion['version']}"),
+            "model": dg.MetadataValue.text(
+                f"{champion['registered_model']} v{champion['version']} (refit of graded v{champion['evaluated_version']})"
+            ),
             "rows_by_source": dg.MetadataValue.json(dict(snapshot.group_by("source").len().iter_rows())),
-            "preview": dg.MetadataValue.md(markdown_table(snapshot, rows=10)),
+            "preview": preview(snapshot, rows=10, items=items),
         },
     )
 
@@ -144,14 +154,14 @@ def recommendation_snapshot_is_servable(
     )
 
 
-@dg.asset(group_name="serving", ins={name: dg.AssetIn(name) for name in GENERATOR_ASSETS.values()}, kinds={"parquet", "duckdb"})
+@dg.asset(group_name="serving", ins={name: dg.AssetIn(name) for name in REFIT_ASSETS.values()}, kinds={"parquet", "duckdb"})
 def similar_items_snapshot(
     config: SnapshotConfig, model_leaderboard: pl.DataFrame, items: pl.DataFrame, **models
 ) -> dg.Output[pl.DataFrame]:
-    """"More like this" for every item: the N most similar items that can be sold, from the best similarity model."""
+    """"More like this" for every item: the N most similar items that can be sold, from the best similarity model (refitted on all data)."""
     ranked = [m for m in model_leaderboard["model"].to_list() if m not in ("ranker", "popularity")]
     chosen = ranked[0] if ranked else "popularity"
-    model = models[f"{chosen}_model"]
+    model = models[REFIT_ASSETS[chosen]]
     known_items = [i for i in items["item_id"].to_list() if model.is_known_item([i])[0]]
     snapshot = build_similar(model, known_items, _available(items), N=config.n)
     return dg.Output(
@@ -160,7 +170,7 @@ def similar_items_snapshot(
             "rows": dg.MetadataValue.int(snapshot.height),
             "items": dg.MetadataValue.int(snapshot["item_id"].n_unique()),
             "model": dg.MetadataValue.text(f"{chosen}_model"),
-            "preview": dg.MetadataValue.md(markdown_table(snapshot, rows=10)),
+            "preview": preview(snapshot, rows=10, items=items),
         },
     )
 
@@ -177,6 +187,70 @@ def popular_items_snapshot(
             "rows": dg.MetadataValue.int(snapshot.height),
             "categories": dg.MetadataValue.int(snapshot["category"].n_unique()),
             "segments": dg.MetadataValue.int(snapshot["segment"].n_unique()),
-            "preview": dg.MetadataValue.md(markdown_table(snapshot.filter(pl.col("segment").is_null() & pl.col("category").is_null()), rows=10)),
+            # The overall list (no segment, no category filter), each item with its own title and category.
+            "preview": preview(snapshot.filter(pl.col("segment").is_null() & pl.col("category").is_null()).drop("segment", "category"), rows=10, items=items),
+        },
+    )
+
+
+# The session models: the generators that predict from a visit (models/sequences.py).
+SESSION_MODELS = [name for name, cls in MODELS.items() if getattr(cls, "uses_sequences", False)]
+
+
+@dg.asset(
+    group_name="serving",
+    required_resource_keys={"home"},
+    ins={
+        **{GENERATOR_ASSETS[name]: dg.AssetIn(GENERATOR_ASSETS[name]) for name in SESSION_MODELS},
+        **{REFIT_ASSETS[name]: dg.AssetIn(REFIT_ASSETS[name]) for name in SESSION_MODELS},
+    },
+    kinds={"parquet", "numpy"},
+)
+def session_model_snapshot(
+    context: dg.AssetExecutionContext,
+    config: SnapshotConfig,
+    session_metrics: pl.DataFrame,
+    champion_model: pl.DataFrame,
+    holdout_recommendations: pl.DataFrame,
+    train_test_split: pl.DataFrame,
+    **models,
+) -> dg.Output[pl.DataFrame]:
+    """The model that personalises a visit as it happens: the best session model, and how much its list weighs for known shoppers.
+
+    The API scores each live visit with it: shoppers without a precomputed list get its next items;
+    for the others its list is merged with theirs, with the weight that gave the best MRR@20 on known
+    shoppers' held-out visits (the graded model, on visits it never saw). It serves refitted on all
+    data, written beside the other snapshots as `session_model_snapshot.npz`.
+    """
+    chosen = best_session_model(session_metrics)
+    reason = f"best MRR@{SESSION_K} of the session models on the held-out visits"
+    if chosen is None:
+        chosen = SESSION_MODELS[0]
+        reason = "the session protocol graded no session model (no held-out visits): the default session model serves"
+    champion = champion_model.row(0, named=True)["champion"]
+    served_list = holdout_recommendations.filter((pl.col("model") == champion) & (pl.col("rank") <= config.n))
+    weight, curve, fitted = 0.5, {}, False
+    try:
+        cases = held_out_sessions(split_from_frame(train_test_split))
+        weight, curve = fit_blend_weight(models[GENERATOR_ASSETS[chosen]], cases.filter(pl.col("segment") == "known"),
+                                         served_list.select("user_id", "item_id", "rank"))
+        fitted = bool(curve)
+    except NoSessions as error:
+        reason += f"; blend weight not fitted ({error}): an even mix"
+    if fitted is False and "not fitted" not in reason:
+        weight = 0.5
+        reason += "; blend weight not fitted (no held-out visit of a shopper with a precomputed list): an even mix"
+    model = models[REFIT_ASSETS[chosen]]
+    model.save(HomeLayout(context.resources.home.root).lake / SNAPSHOT_FILES["session_model"])
+    table = pl.DataFrame({"model": [f"{chosen}_model"], "blend_weight": [float(weight)], "blend_fitted": [fitted],
+                          "reason": [reason], "items": [model.n_items]})
+    return dg.Output(
+        table,
+        metadata={
+            "rows": dg.MetadataValue.int(table.height),
+            "model": dg.MetadataValue.text(f"{chosen}_model"),
+            "blend_weight": dg.MetadataValue.float(float(weight)),
+            "reason": dg.MetadataValue.text(reason),
+            "mrr_by_weight": dg.MetadataValue.json({str(k): round(v, 5) for k, v in curve.items()}),
         },
     )

@@ -11,6 +11,7 @@ import polars as pl
 
 from recs_assets.defs.common import events_metadata, preview, schema_check_result
 from recs_assets.profiling import reason_counts
+from recs_assets.streaming.landing import with_live_events
 from recs_assets.validation.quarantine import invalid_share, reconcile, split_events
 from recs_assets.validation.reconciliation import reconcile_with_source
 from recs_assets.validation.schemas import events_schema
@@ -66,13 +67,17 @@ def stage_events(
     config: StagingConfig,
     source: MarketplaceSource,
     raw_events: pl.DataFrame,
+    live_events: pl.DataFrame,
     items: pl.DataFrame,
     users: pl.DataFrame,
 ):
-    """Split raw events into clean `events` and `events_quarantine`; exact duplicates are counted and dropped."""
+    """Split raw events (the batch source's and the live ones) into clean `events` and `events_quarantine`;
+    exact duplicates (a live event landed twice) are counted and dropped."""
+    raw_events = with_live_events(raw_events, live_events)
     split = split_events(raw_events, staging_schema(config, source, raw_events, items, users))
     counts = {
         "raw_rows": dg.MetadataValue.int(raw_events.height),
+        "live_rows": dg.MetadataValue.int(live_events.height),
         "clean_rows": dg.MetadataValue.int(split.clean.height),
         "quarantined_rows": dg.MetadataValue.int(split.quarantine.height),
         "duplicate_rows": dg.MetadataValue.int(split.duplicates),
@@ -114,15 +119,28 @@ def events_match_schema(
 @dg.asset_check(
     asset="events",
     blocking=True,
-    additional_ins={"raw_events": dg.AssetIn("raw_events"), "events_quarantine": dg.AssetIn("events_quarantine")},
+    additional_ins={
+        "raw_events": dg.AssetIn("raw_events"),
+        "live_events": dg.AssetIn("live_events"),
+        "events_quarantine": dg.AssetIn("events_quarantine"),
+    },
 )
 def events_reconcile_with_raw(
-    source: MarketplaceSource, raw_events: pl.DataFrame, events: pl.DataFrame, events_quarantine: pl.DataFrame
+    source: MarketplaceSource,
+    raw_events: pl.DataFrame,
+    events: pl.DataFrame,
+    events_quarantine: pl.DataFrame,
+    live_events: pl.DataFrame | None = None,
 ) -> dg.AssetCheckResult:
-    """Nothing was lost: raw rows = clean + quarantined + exact duplicates, every raw event id landed somewhere,
-    and the raw rows account for every record of the source file, counted without its parser."""
+    """Nothing was lost: raw rows (batch and live) = clean + quarantined + exact duplicates, every raw event id
+    landed somewhere, and the raw rows account for every record of the source file (and every landed live
+    event), counted without its parser."""
+    expected = source.expected_raw_rows()
+    if live_events is not None:  # None only when called outside a run (tests of the batch rules)
+        expected = None if expected is None else expected + live_events.height
+        raw_events = with_live_events(raw_events, live_events)
     r = reconcile(raw_events, events, events_quarantine)
-    passed, description, problems = reconcile_with_source(raw_events, events, events_quarantine, source.expected_raw_rows())
+    passed, description, problems = reconcile_with_source(raw_events, events, events_quarantine, expected)
     return dg.AssetCheckResult(
         passed=passed,
         description=description,

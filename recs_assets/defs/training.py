@@ -88,6 +88,10 @@ TRAINING_FEATURES = {
         "user_category_affinity",
         "Each user's share of interest per category at the cut-off.",
     ),
+    "training_session_sequences": (
+        "session_sequences",
+        "Each visit before the cut-off with the items it looked at, in order: what the session models learn from.",
+    ),
 }
 
 

@@ -32,6 +32,8 @@ __all__ = [
     "decide_champion_from_board",
     "leaderboard",
     "uncertainty_table",
+    "with_relative_lifts",
+    "with_session_columns",
 ]
 
 BASELINE = "popularity"
@@ -47,6 +49,47 @@ def leaderboard(metrics: pl.DataFrame, primary: str) -> pl.DataFrame:
         .drop("_order")
         .with_row_index("position", offset=1)
     )
+
+
+def with_relative_lifts(board: pl.DataFrame, primary: str, baseline: str = BASELINE) -> pl.DataFrame:
+    """The leaderboard with relative lifts on the primary metric, beside the absolute differences.
+
+    `lift_vs_{baseline}` is score / baseline's score - 1 (0.106 reads "+10.6%"); `lift_vs_champion`
+    likewise against the model named in `compared_champion`. The paired tests' mean per-user
+    differences (`gain_vs_*`, in the metric's own units) are kept as `abs_gain_vs_*`, so that no one
+    reads 0.004 as 0.4%. A lift is null for the reference itself, and where the reference scores 0 or is
+    not on the board.
+    """
+    if primary not in board.columns:
+        raise ValueError(f"primary metric {primary!r} not among {', '.join(board.columns)}")
+    scores = dict(zip(board["model"].to_list(), board[primary].to_list()))
+
+    def relative(reference: pl.Expr) -> pl.Expr:
+        return pl.when(reference > 0).then(pl.col(primary) / reference - 1)
+
+    base = scores.get(baseline)
+    lifts = [pl.when(pl.col("model") != baseline).then(relative(pl.lit(base, dtype=pl.Float64))).alias(f"lift_vs_{baseline}")]
+    if "compared_champion" in board.columns:
+        champion = pl.col("compared_champion").replace_strict(scores, default=None, return_dtype=pl.Float64)
+        lifts.append(pl.when(pl.col("model") != pl.col("compared_champion")).then(relative(champion)).alias("lift_vs_champion"))
+    renamed = {c: f"abs_{c}" for c in board.columns if c.startswith("gain_vs_")}
+    return board.with_columns(lifts).rename(renamed)
+
+
+def with_session_columns(board: pl.DataFrame, session_metrics: pl.DataFrame) -> pl.DataFrame:
+    """The leaderboard with each model's session-protocol figures beside its user-protocol ones.
+
+    Adds `session_<metric>` (and its `_ci_low` / `_ci_high`) for every HR / MRR column of
+    `session_metrics`' "all" segment, matched by model; null for a model the session protocol does not
+    grade. The order, and so the champion gate, still follows the user protocol only.
+    """
+    if session_metrics.height == 0 or "model" not in session_metrics.columns:
+        return board
+    metrics = [c for c in session_metrics.columns if c.startswith(("hr@", "mrr@"))]
+    columns = session_metrics.filter(pl.col("segment") == "all").select(
+        "model", *[pl.col(c).alias(f"session_{c}") for c in metrics]
+    )
+    return board.join(columns, on="model", how="left", maintain_order="left")
 
 
 def uncertainty_table(

@@ -67,7 +67,7 @@ def evaluate_pipeline(
     """
 
     known = features_at(split.train, events, items, users, split.cutoff, weights)
-    generators = {name: fit_generator(cls(), known["interactions"], known["item_features"]) for name, cls in MODELS.items()}
+    generators = {name: fit_generator(cls(), known["interactions"], known["item_features"], sequences=known["session_sequences"]) for name, cls in MODELS.items()}
     lessons, _ = build_ranking_set(
         split, events, items, users, lambda: {n: cls() for n, cls in MODELS.items()},
         weights=weights, n_windows=n_windows, n_candidates=n_candidates,

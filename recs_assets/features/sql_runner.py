@@ -9,6 +9,7 @@ Guarantees:
 - A parameter the SQL uses but the caller did not give is an error that names it (a silent NULL would
   quietly change every feature). Extra parameters are allowed, so callers can pass one shared config.
 - Asking for a SQL file that does not exist is an error that lists the files that do.
+- DuckDB runs it by default; a Spark session runs the same file (`run_sql(..., spark=session)`).
 - Timestamps come back as UTC microseconds (`Datetime("us", "UTC")`), whatever the machine's time zone,
   and "which UTC day" questions inside the SQL are answered in UTC too.
 """
@@ -75,8 +76,13 @@ def run_sql(
     name: str,
     tables: Mapping[str, pl.DataFrame],
     params: Mapping[str, object] | None = None,
+    spark=None,
 ) -> pl.DataFrame:
-    """Run `sql/<name>.sql` with each frame in `tables` visible under its key and `params` bound by name."""
+    """Run `sql/<name>.sql` with each frame in `tables` visible under its key and `params` bound by name.
+
+    On DuckDB by default; given a Spark session (`spark`), the same file runs on Spark SQL, transpiled
+    (see `spark_engine`), with the same checks before and the same result types after.
+    """
     path = sql_path(name)
     sql = path.read_text(encoding="utf-8")
     params = dict(params or {})
@@ -98,13 +104,21 @@ def run_sql(
             f"(given: {', '.join(sorted(tables)) or 'none'})"
         )
 
+    bound = {key: _plain(params[key]) for key in needed}
+    if spark is not None:
+        # Imported here: sqlglot and PySpark are the optional `spark` extra.
+        from recs_assets.features.spark_engine import run_spark_sql
+
+        return _normalise(run_spark_sql(spark, sql, tables, bound))
+
     conn = duckdb.connect(":memory:", config={"threads": DUCKDB_THREADS})
     try:
         # DuckDB otherwise uses the machine's zone to turn a timestamp into a day, and to label results.
         conn.execute("set TimeZone = 'UTC'")
+        # No progress bar: on a busy machine a query passing 2 s draws one on stdout, inside the caller's output.
+        conn.execute("set enable_progress_bar = false")
         for key, frame in tables.items():
             conn.register(key, frame)
-        bound = {key: _plain(params[key]) for key in needed}
         try:
             result = conn.execute(sql, bound).pl()
         except (duckdb.CatalogException, duckdb.BinderException) as error:

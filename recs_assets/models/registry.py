@@ -11,10 +11,15 @@ from types import MappingProxyType
 
 from recs_assets.models.als import ALSRecommender
 from recs_assets.models.bpr import BPRRecommender
+from recs_assets.models.content import ContentRecommender
 from recs_assets.models.ease import EASERecommender
 from recs_assets.models.item_knn import ItemKNNRecommender
 from recs_assets.models.popularity import PopularityRecommender
 from recs_assets.models.ranker import LightGBMRanker
+from recs_assets.models.sequence_gru import GRU4RecRecommender
+from recs_assets.models.session_knn import SessionKNNRecommender
+from recs_assets.models.spark_als import SparkALSRecommender
+from recs_assets.models.two_tower import TwoTowerRecommender
 
 # The candidate generators, in the order the pipeline builds, reports and combines them.
 CANDIDATE_GENERATORS: tuple[type, ...] = (
@@ -23,12 +28,28 @@ CANDIDATE_GENERATORS: tuple[type, ...] = (
     EASERecommender,
     ALSRecommender,
     BPRRecommender,
+    SessionKNNRecommender,
+    GRU4RecRecommender,
+    ContentRecommender,
+    TwoTowerRecommender,
 )
 
-REGISTRY: Mapping[str, type] = MappingProxyType({cls.name: cls for cls in (*CANDIDATE_GENERATORS, LightGBMRanker)})
+# Generators that join only on a given feature engine (settings.ENGINES): ALS on Spark MLlib trains where
+# the data is when it lives on a cluster; on one machine implicit's ALS is many times faster.
+ENGINE_GENERATORS: Mapping[str, tuple[type, ...]] = MappingProxyType({"spark": (SparkALSRecommender,)})
+
+REGISTRY: Mapping[str, type] = MappingProxyType(
+    {cls.name: cls for cls in (*CANDIDATE_GENERATORS, *(c for g in ENGINE_GENERATORS.values() for c in g), LightGBMRanker)}
+)
 
 # Each model's name -> class, candidate generators only (what most callers iterate over).
 MODELS: Mapping[str, type] = MappingProxyType({cls.name: cls for cls in CANDIDATE_GENERATORS})
+
+
+def candidate_generators(engine: str = "duckdb") -> Mapping[str, type]:
+    """The generators the pipeline fits on this feature engine: name -> class (MODELS, plus the engine's own)."""
+    extra = ENGINE_GENERATORS.get(engine, ())
+    return MappingProxyType({**MODELS, **{cls.name: cls for cls in extra}})
 
 
 def model_class(name: object) -> type:

@@ -11,6 +11,7 @@ ranker anything it would not know at serving time.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
@@ -24,11 +25,32 @@ from recs_assets.models.ranker import attach_labels, ranking_features
 from recs_assets.training.splits import GLOBAL_CUT_PROTOCOLS, Split, make_split
 
 
-def fit_generator(model, interactions: pl.DataFrame, item_features: pl.DataFrame):
-    """Fit a candidate generator on interactions; only items available at the cut-off may be proposed."""
-    available = item_features.filter(pl.col("is_available"))["item_id"].to_list()
+def fit_generator(model, interactions: pl.DataFrame, item_features: pl.DataFrame, *, listed_until: datetime | None = None,
+                  sequences: pl.DataFrame | None = None):
+    """Fit a candidate generator on interactions; it may propose the items on sale while its lists are used.
+
+    That is the items available at the cut-off plus the listings that appear after it (`is_listed_later`,
+    only those listed by `listed_until` when given): nothing is known of them but their attributes, so
+    only a content model can score them, and no interaction after the cut-off is read. A model whose
+    `fit` takes `item_attributes` gets the catalogue's attributes (the `item_features` rows); one whose
+    `fit` takes `sequences` (the session models) gets the visits in order (`session_sequences` at the cut-off).
+    """
+    shown = pl.col("is_available")
+    if "is_listed_later" in item_features.columns:
+        later = pl.col("is_listed_later")
+        if listed_until is not None:
+            later = later & (pl.col("listed_at") <= listed_until)
+        shown = shown | later.fill_null(False)
+    available = item_features.filter(shown)["item_id"].to_list()
     categories = item_features.select("item_id", "category").drop_nulls()
-    return model.fit(interactions, available_item_ids=available, item_categories=categories)
+    extra = optional_fit_arguments(model, item_attributes=item_features, sequences=sequences)
+    return model.fit(interactions, available_item_ids=available, item_categories=categories, **extra)
+
+
+def optional_fit_arguments(model, **optional: Any) -> dict[str, Any]:
+    """The optional inputs that this model's `fit` declares: a model that does not use one never receives it."""
+    accepted = inspect.signature(model.fit).parameters
+    return {name: value for name, value in optional.items() if name in accepted and value is not None}
 
 
 def features_at(events: pl.DataFrame, all_events: pl.DataFrame, items: pl.DataFrame, users: pl.DataFrame,
@@ -44,6 +66,7 @@ def features_at(events: pl.DataFrame, all_events: pl.DataFrame, items: pl.DataFr
         "user_features": run_sql("user_features", {"events": events, "items": items, "users": users}, params),
         "item_features": run_sql("item_features", {"events": all_events, "items": items}, params),
         "user_category_affinity": run_sql("user_category_affinity", {"events": events, "items": items}, params),
+        "session_sequences": run_sql("session_sequences", {"events": events}, params),
     }
 
 
@@ -122,7 +145,8 @@ def build_ranking_set(
         truth = inner.truth
         known = features_at(inner.train, all_events, items, users, inner.cutoff, weights)
         generators = {
-            name: fit_generator(model, known["interactions"], known["item_features"])
+            name: fit_generator(model, known["interactions"], known["item_features"], listed_until=_window_end(inner),
+                                sequences=known["session_sequences"])
             for name, model in make_generators().items()
         }
         chosen = sample_users(truth, max_users, seed + number)
@@ -145,6 +169,13 @@ def build_ranking_set(
     frame = pl.concat(frames, how="diagonal_relaxed")
     described.update({"protocol": split.protocol, "candidate_pairs": frame.height, "positive_pairs": int(frame["label"].sum())})
     return frame, described
+
+
+def _window_end(inner: Split) -> datetime | None:
+    """The last moment of an inner split's label window: listings that appear after it teach nothing there."""
+    if inner.cutoff is None or "event_at" not in inner.test.columns or inner.test.height == 0:
+        return None
+    return inner.test["event_at"].max()
 
 
 def candidate_features(lists: Mapping[str, pl.DataFrame], known: Mapping[str, pl.DataFrame]) -> pl.DataFrame:

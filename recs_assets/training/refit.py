@@ -60,7 +60,8 @@ def refit_champion(
 ) -> Refit:
     """Fit the champion's pipeline again on all data: every generator, and the ranker when it is the champion.
 
-    `known_now`: the feature tables with no cut-off (interactions, item_features, ...). Every generator is
+    `known_now`: the feature tables with no cut-off (interactions, item_features, session_sequences for the
+    session models). Every generator is
     refitted, not only the champion's, because the ranker takes them all as inputs and the "more like
     this" lists come from the best similarity model. When the champion is the ranker but the full history
     holds no lesson with a positive, the ranker cannot be refitted: the result says so and the ranker is
@@ -70,7 +71,8 @@ def refit_champion(
     if champion != RANKER and champion not in generators:
         raise ValueError(f"champion {champion!r} is neither {RANKER!r} nor one of the generators {sorted(generators)}")
     refitted = {
-        name: fit_generator(model, known_now["interactions"], known_now["item_features"])
+        name: fit_generator(model, known_now["interactions"], known_now["item_features"],
+                            sequences=known_now.get("session_sequences"))
         for name, model in generators.items()
     }
     if champion != RANKER:

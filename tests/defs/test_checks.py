@@ -79,16 +79,15 @@ def test_invalid_share_fails_above_the_configured_limit(staged):
 
 
 def test_a_champion_worse_than_the_baseline_or_not_significantly_better_is_stopped_before_serving():
-    from recs_assets.defs.evaluation import champion_beats_baseline
+    from recs_assets.defs.evaluation import champion_check_result
 
     row = {"champion": "als", "registered_model": "als_model", "version": 3, "promoted": True, "graded": True,
            "primary_metric": "ndcg@10", "score": 0.10, "baseline_score": 0.12, "p_vs_baseline": 0.001,
            "alpha": 0.05, "reason": "test"}
-    check = lambda **changes: champion_beats_baseline(champion_model=pl.DataFrame([{**row, **changes}]))  # noqa: E731
+    check = lambda **changes: champion_check_result(pl.DataFrame([{**row, **changes}]))  # noqa: E731
     assert not check().passed  # worse than popularity
     assert check(score=0.13).passed  # better, significantly
     assert not check(score=0.13, p_vs_baseline=0.4).passed  # better, but noise
     zero = check(champion="popularity", registered_model="popularity_model", score=0.0, baseline_score=0.0, p_vs_baseline=None)
     assert not zero.passed  # 0.0 against 0.0 never passes
-    ungraded = check(graded=False, reason="no leaderboard")
-    assert ungraded.passed and ungraded.metadata["skipped"].value == "no leaderboard"
+    assert check(graded=False, reason="no leaderboard") is None  # nothing graded: no result, so SKIPPED

@@ -66,8 +66,38 @@ def test_the_whole_graph_materialises_on_a_tiny_simulator(home):
     assert sorted(r.info.run_name for r in model_runs) == sorted(models)
     assert all(r.data.tags.get("mlflow.parentRunId") for r in model_runs)
     assert all("ndcg_at_10" in r.data.metrics and "fit_seconds" in r.data.metrics for r in model_runs)
-    registered = {m.name: [v.version for v in client.search_model_versions(f"name='{m.name}'")] for m in client.search_registered_models()}
-    assert registered == {name: [1] for name in models}
+    versions = {m.name: client.search_model_versions(f"name='{m.name}'") for m in client.search_registered_models()}
+    assert set(versions) == models
+    graded = {name: [v.version for v in vs if v.tags.get("stage") == "evaluated"] for name, vs in versions.items()}
+    assert graded == {name: [1] for name in models}
+    champion = pl.read_parquet(home / "lake" / "champion_model.parquet").row(0, named=True)
+    served = pl.read_parquet(home / "lake" / "served_model.parquet").row(0, named=True)
+    # The refit: every generator (and the ranker, when it is the champion) registered again, tagged with
+    # the graded version it stands for; the snapshot names the served version and the graded one.
+    refits = {name: [v for v in vs if v.tags.get("stage") == "refit"] for name, vs in versions.items()}
+    assert all(len(refits[f"{g}_model"]) == 1 for g in ("popularity", "item_knn", "ease", "als", "bpr"))
+    champion_refit = refits[champion["registered_model"]]
+    if served["refitted"]:
+        (refit_version,) = champion_refit
+        assert int(refit_version.version) == served["version"] != served["evaluated_version"] == champion["version"]
+        assert refit_version.tags["refit_of"] == f"{champion['registered_model']} v{champion['version']}"
+        assert float(refit_version.tags["gated_score"]) == pytest.approx(champion["score"])
+        aliases = client.get_registered_model(champion["registered_model"]).aliases
+        assert int(aliases["production"]) == served["version"] and int(aliases["champion"]) == champion["version"]
+    # The refit learned from the test window the graded models never saw, so it recommends differently.
+    from recs_assets.models.lists import recommend_frame
+    from recs_assets.models.storage import load_model_folder
+
+    graded_ease, refit_ease = (load_model_folder(home / "models" / name) for name in ("ease_model", "refit_ease_model"))
+    split = pl.read_parquet(home / "lake" / "train_test_split.parquet")
+    assert refit_ease._seen_rows(refit_ease._lookup(list(refit_ease.user_ids), refit_ease._users_index())).nnz > \
+        graded_ease._seen_rows(graded_ease._lookup(list(graded_ease.user_ids), graded_ease._users_index())).nnz
+    users = sorted(set(graded_ease.user_ids) & set(refit_ease.user_ids))[:50]
+    assert not recommend_frame(graded_ease, users, 10).equals(recommend_frame(refit_ease, users, 10))
+    assert split.filter(pl.col("split") == "test").height > 0
+    snapshot = pl.read_parquet(home / "lake" / "recommendation_snapshot.parquet")
+    assert snapshot["model_version"].unique().to_list() == [served["version"]]
+    assert snapshot["evaluated_version"].unique().to_list() == [champion["version"]]
     assert not list(home.parent.glob("**/mlruns")), "MLflow wrote outside the home folder"
     # A registered recommender loads as an MLflow model and answers with top-N lists.
     loaded = mlflow.pyfunc.load_model("models:/als_model/1")

@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from recs_assets.models import (
-    MODELS,
+    REGISTRY,
     ALSRecommender,
     BPRRecommender,
     EASERecommender,
@@ -226,7 +226,7 @@ class ModelContract:
 
     def test_name_params_and_fit_time(self):
         model = self.fitted()
-        assert MODELS[model.name] is type(model)
+        assert REGISTRY[model.name] is type(model)
         params = model.params()
         assert params and all(isinstance(v, (int, float, str)) for v in params.values())
         assert type(model)(**params).params() == params
@@ -267,3 +267,42 @@ class TestEASEApproximated(ModelContract):
     def make_model(self):
         return EASERecommender(l2=10.0, max_dense_items=4)
 
+
+
+class TestSessionKNN(ModelContract):
+    """V-SKNN: without sequences each user's items are one visit, so the checkerboard's blocks are its answer."""
+
+    def make_model(self):
+        from recs_assets.models.session_knn import SessionKNNRecommender
+
+        return SessionKNNRecommender(k=20)
+
+
+class TestSKNN(ModelContract):
+    def make_model(self):
+        from recs_assets.models.session_knn import SessionKNNRecommender
+
+        return SessionKNNRecommender(k=20, decay="none")
+
+
+class TestGRU4Rec(ModelContract):
+    def make_model(self):
+        from recs_assets.models.sequence_gru import GRU4RecRecommender
+
+        return GRU4RecRecommender(factors=16, epochs=25, batch_size=16, learning_rate=0.1, n_negatives=12, seed=3)
+
+
+class TestContent(ModelContract):
+    """Category is the checkerboard's only attribute: the content profile is the user's block."""
+
+    def make_model(self):
+        from recs_assets.models.content import ContentRecommender
+
+        return ContentRecommender()
+
+
+class TestTwoTower(ModelContract):
+    def make_model(self):
+        from recs_assets.models.two_tower import TwoTowerRecommender
+
+        return TwoTowerRecommender(dim=16, epochs=30, batch_size=16, learning_rate=0.02, seed=3, threads=1)
