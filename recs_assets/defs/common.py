@@ -48,6 +48,11 @@ def with_item_labels(df: pl.DataFrame, items: pl.DataFrame | None) -> pl.DataFra
     return df.select(order)
 
 
+def significant(value: float, digits: int = SIGNIFICANT_DIGITS) -> float:
+    """A number cut to `digits` significant digits: 0.11905237474682832 -> 0.1191."""
+    return float(f"{value:.{digits}g}")
+
+
 def percent(value: float | None, digits: int = 1) -> str:
     """A relative change as people read it: 0.106 -> "+10.6%" (n/a when unknown)."""
     if value is None or value != value:
@@ -95,7 +100,7 @@ def leaderboard_chart(board: pl.DataFrame, metric: str, baseline: str = "popular
     ax.set_title(f"Leaderboard: {metric} per model, best first")
     ax.margins(x=0.3)
     if base is not None:
-        ax.legend(fontsize=8, loc="lower right")
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.6 / len(rows) - 0.12), frameon=False)
     return to_png(fig)
 
 

