@@ -114,9 +114,11 @@ def create_app(settings: Settings | None = None, broker: Broker | None = None) -
     async def health(request: Request) -> dict:
         store = holder.store
         mark_served(request.scope, store.model_version)
+        healthy = store.loaded and holder.last_error is None and not store.problems and bool(store.recommendations)
         return {
-            "status": "ok" if store.loaded and holder.last_error is None else "degraded",
+            "status": "ok" if healthy else "degraded",
             "snapshot_loaded": store.loaded,
+            "problems": list(store.problems) or ([] if store.recommendations else ["recommendations: no user has a list"]),
             "loaded_at": store.loaded_at,
             "reloads": holder.reloads,
             "last_reload_error": holder.last_error,
@@ -131,6 +133,7 @@ def create_app(settings: Settings | None = None, broker: Broker | None = None) -
         return {
             "model": store.model,
             "model_version": store.model_version,
+            "evaluated_version": store.evaluated_version,
             "snapshot_loaded": store.loaded,
             "loaded_at": store.loaded_at,
         }

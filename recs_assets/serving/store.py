@@ -58,8 +58,12 @@ class SnapshotStore:
     session_weight: float = 1.0
     model: str | None = None
     model_version: int | None = None
+    # The graded version the served one was refitted from (the refit's `refit_of`).
+    evaluated_version: int | None = None
     loaded: bool = False
     loaded_at: str | None = None
+    # What the store could not load (missing, empty or unreadable files) and what it serves instead.
+    problems: tuple[str, ...] = ()
     signature: tuple = ()
 
     @property
@@ -88,8 +92,52 @@ def snapshot_signature(lake: Path) -> tuple:
     return tuple(sig)
 
 
+# Without these the API serves less than it should: /health says degraded, naming what is missing.
+REQUIRED_PARTS = ("recommendations", "popular", "similar", "history")
+
+
 def _read(path: Path) -> pl.DataFrame | None:
     return pl.read_parquet(path) if path.exists() else None
+
+
+def _read_part(lake: Path, part: str, problems: list[str]) -> pl.DataFrame | None:
+    """One snapshot file, or None with the reason in `problems`: one broken file never takes the others down."""
+    path = lake / SNAPSHOT_FILES[part]
+    if not path.exists():
+        if part in REQUIRED_PARTS:
+            problems.append(f"{part}: {path.name} is missing")
+        return None
+    try:
+        frame = pl.read_parquet(path)
+    except Exception as exc:  # truncated or not Parquet at all: this part is served from the fallbacks
+        problems.append(f"{part}: {path.name} is unreadable ({type(exc).__name__}: {str(exc)[:200]})")
+        return None
+    if frame.height == 0 and part in REQUIRED_PARTS:
+        problems.append(f"{part}: {path.name} is empty")
+    return frame
+
+
+def _fallback_popular(history: pl.DataFrame | None, recs: pl.DataFrame | None, inactive: frozenset[str],
+                      n: int = 100) -> dict[tuple[str | None, str | None], Ranked]:
+    """The overall popular list rebuilt from what is left when the popular snapshot is unusable.
+
+    Counts of users per item in the history snapshot (what people interacted with), else how often the
+    recommendation snapshot shows each item; sellable items only. Empty only when both are unusable.
+    """
+    for frame in (history, recs):
+        if frame is None or frame.height == 0 or "item_id" not in frame.columns:
+            continue
+        counts = (
+            frame.select(pl.col("item_id").cast(pl.Utf8))
+            .filter(~pl.col("item_id").is_in(list(inactive)))
+            .group_by("item_id").len()
+            .sort(["len", "item_id"], descending=[True, False])
+            .head(n)
+        )
+        if counts.height:
+            top = float(counts["len"][0])
+            return {(None, None): tuple((i, c / top) for i, c in counts.iter_rows())}
+    return {}
 
 
 def _grouped(df: pl.DataFrame, keys: list[str], item_col: str) -> dict[Any, Ranked]:
@@ -124,22 +172,25 @@ def _history(df: pl.DataFrame) -> dict[str, frozenset[str]]:
 def load_store(lake: Path) -> SnapshotStore:
     """Build a complete store from the lake (raises on a malformed file; the caller keeps the old store)."""
     signature = snapshot_signature(lake)
-    recs = _read(lake / SNAPSHOT_FILES["recommendations"])
-    similar = _read(lake / SNAPSHOT_FILES["similar"])
-    popular = _read(lake / SNAPSHOT_FILES["popular"])
-    history = _read(lake / SNAPSHOT_FILES["history"])
-    users = _read(lake / SNAPSHOT_FILES["users"])
-    items = _read(lake / SNAPSHOT_FILES["items"])
+    problems: list[str] = []
+    recs = _read_part(lake, "recommendations", problems)
+    similar = _read_part(lake, "similar", problems)
+    popular = _read_part(lake, "popular", problems)
+    history = _read_part(lake, "history", problems)
+    users = _read_part(lake, "users", problems)
+    items = _read_part(lake, "items", problems)
 
-    model = model_version = None
+    model = model_version = evaluated_version = None
     rec_map: dict[str, Ranked] = {}
     if recs is not None:
         recs = recs.with_columns(pl.col("user_id").cast(pl.Utf8))
         rec_map = _grouped(recs, ["user_id"], "item_id")
         if recs.height:
             # One snapshot = one model; if several, the most common (model, version) is reported.
-            top = recs.group_by(["model", "model_version"]).len().sort("len", descending=True).row(0)
+            keys = ["model", "model_version", *(["evaluated_version"] if "evaluated_version" in recs.columns else [])]
+            top = recs.group_by(keys).len().sort("len", descending=True).row(0)
             model, model_version = str(top[0]), int(top[1])
+            evaluated_version = int(top[2]) if len(keys) == 3 and top[2] is not None else None
     sim_map: dict[str, Ranked] = {}
     if similar is not None:
         similar = similar.with_columns(pl.col("item_id").cast(pl.Utf8)).filter(
@@ -162,8 +213,19 @@ def load_store(lake: Path) -> SnapshotStore:
         item_category = dict(zip(ids, cats))
         if "is_active" in items.columns:
             inactive = frozenset(items.filter(~pl.col("is_active").fill_null(True))["item_id"].cast(pl.Utf8).to_list())
-    session_model, session_name, session_weight = _session_model(lake)
+    if not pop_map.get((None, None)):
+        pop_map = {**pop_map, **_fallback_popular(history, recs, inactive)}
+        if pop_map.get((None, None)):
+            problems.append("popular: served from the history snapshot's counts instead")
+        else:
+            problems.append("popular: no fallback list at all (history and recommendations unusable too)")
+    try:
+        session_model, session_name, session_weight = _session_model(lake)
+    except Exception as exc:  # the session path falls back to the neighbours rule
+        problems.append(f"session: unusable ({type(exc).__name__}: {str(exc)[:200]})")
+        session_model, session_name, session_weight = None, None, 1.0
     return SnapshotStore(
+        problems=tuple(problems),
         session_model=session_model,
         session_model_name=session_name,
         session_weight=session_weight,
@@ -176,6 +238,7 @@ def load_store(lake: Path) -> SnapshotStore:
         inactive=inactive,
         model=model,
         model_version=model_version,
+        evaluated_version=evaluated_version,
         loaded=recs is not None,
         loaded_at=datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
         signature=signature,
@@ -216,6 +279,13 @@ class StoreHolder:
             self.last_error = f"{type(exc).__name__}: {exc}"
             log.warning("snapshot reload failed, keeping the previous store: %s", self.last_error)
             return False
+        if self.store.loaded and set(new.problems) - set(self.store.problems):
+            # A newer file is broken where the serving store is not: keep what serves.
+            self.last_error = "; ".join(new.problems)
+            log.warning("snapshot reload incomplete, keeping the previous store: %s", self.last_error)
+            return False
+        if new.problems:
+            log.warning("serving an incomplete snapshot: %s", "; ".join(new.problems))
         self.store = new  # the single atomic swap
         self.last_error = None
         self.reloads += 1

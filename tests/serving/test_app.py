@@ -50,3 +50,24 @@ def test_the_app_reads_and_writes_only_where_the_layout_says(tmp_path: Path) -> 
     assert [r.path for r in read_request_log(layout.request_log).records] == ["/recommendations/u1", "/events"]
     assert len(list(layout.live_events.glob("events-*.jsonl"))) == 1
     assert sorted(p.name for p in layout.root.iterdir()) == sorted({layout.lake.name, layout.serving.name, layout.live_events.name})
+
+
+def test_an_api_started_on_a_broken_snapshot_serves_the_fallback_and_says_degraded(tmp_path: Path) -> None:
+    # The probe's case: a truncated recommendation snapshot and no popular list; before, everyone got
+    # `items: []` and /health said ok.
+    layout = HomeLayout(tmp_path / "home")
+    layout.lake.mkdir(parents=True)
+    recs = layout.lake / "recommendation_snapshot.parquet"
+    pl.DataFrame({"user_id": ["u1", "u2"], "item_id": ["a", "b"], "rank": [1, 1], "score": [1.0, 1.0],
+                  "model": ["m", "m"], "model_version": [7, 7]}).write_parquet(recs)
+    recs.write_bytes(recs.read_bytes()[:40])
+    pl.DataFrame({"user_id": ["u1", "u2", "u3"], "item_id": ["x", "x", "y"]}).write_parquet(layout.lake / "user_history_snapshot.parquet")
+    app = create_app(Settings(home=layout.root, api_reload_interval=30, api_log_flush_interval=30))
+    with TestClient(app) as client:
+        body = client.get("/recommendations/u1?n=5").json()
+        # u1 already had x: the fallback serves what is left of it, never an empty list from a broken file.
+        assert [i["item_id"] for i in body["items"]] == ["y"] and body["source"] == "fallback"
+        health = client.get("/health").json()
+    assert health["status"] == "degraded"
+    assert any("recommendation_snapshot.parquet is unreadable" in p for p in health["problems"])
+    assert any("popular_items_snapshot.parquet is missing" in p for p in health["problems"])

@@ -40,7 +40,40 @@ def test_load_store_builds_ranked_lists_history_and_inactive_items(lake: Path) -
     assert store.history == {"u1": frozenset({"x", "y"}), "u3": frozenset({"x"})}
     assert store.inactive == frozenset({"b"})  # a null is_active counts as active
     assert (store.model, store.model_version, store.loaded) == ("m", 4, True)
-    assert store.counts["users_with_history"] == 2 and store.popular == {} and store.user_segment == {}
+    assert store.counts["users_with_history"] == 2 and store.user_segment == {}
+    # No popular snapshot in this lake: the fallback list is rebuilt from the history's counts, and said so.
+    assert store.popular == {(None, None): (("x", 1.0), ("y", 0.5))}
+    assert store.problems == ("popular: popular_items_snapshot.parquet is missing",
+                              "popular: served from the history snapshot's counts instead")
+
+
+def _truncate(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def test_a_truncated_file_costs_only_its_own_part_and_is_named(lake: Path) -> None:
+    _truncate(lake / SNAPSHOT_FILES["recommendations"])
+    store = load_store(lake)
+    assert not store.loaded and store.recommendations == {}
+    assert store.similar == {"a": (("b", 0.5),)} and store.history["u1"] == frozenset({"x", "y"})
+    assert any(p.startswith("recommendations: recommendation_snapshot.parquet is unreadable") for p in store.problems)
+    assert store.popular[(None, None)][0] == ("x", 1.0)  # everybody still gets the fallback
+
+
+def test_with_every_list_broken_the_store_says_it_has_no_fallback(lake: Path) -> None:
+    for part in ("recommendations", "history"):
+        _truncate(lake / SNAPSHOT_FILES[part])
+    store = load_store(lake)
+    assert store.popular == {} and "popular: no fallback list at all" in store.problems[-1]
+
+
+def test_a_broken_newer_file_never_replaces_a_store_that_serves(lake: Path) -> None:
+    holder = StoreHolder(lake, reload_interval=60)
+    assert holder.refresh()
+    _truncate(lake / SNAPSHOT_FILES["similar"])
+    assert not holder.refresh()
+    assert holder.store.similar == {"a": (("b", 0.5),)} and "similar" in holder.last_error
 
 
 def test_a_lake_without_a_history_file_still_loads(lake: Path) -> None:
