@@ -31,7 +31,7 @@ from recs_assets.defs.features import feature_tables
 from recs_assets.defs.ingest import build_raw_events, items, items_match_schema, users, users_match_schema
 from recs_assets.defs.models import candidate_generators, ranker_model
 from recs_assets.defs.reports import stakeholder_report
-from recs_assets.defs.monitoring import MONITORING_CHECKS
+from recs_assets.defs.monitoring import MONITORING_CHECKS, build_serving_freshness_check
 from recs_assets.defs.search import SEARCH_ASSETS, SEARCH_CHECKS
 from recs_assets.defs.serving import (
     popular_items_snapshot,
@@ -138,6 +138,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             champion_beats_baseline,
             recommendation_snapshot_is_servable,
             *MONITORING_CHECKS,
+            build_serving_freshness_check(settings.broker_url),
             *SEARCH_CHECKS,
         ],
         # The hook closes the run's MLflow parent run, so the next run in the same process starts cleanly.

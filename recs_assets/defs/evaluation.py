@@ -5,6 +5,8 @@
 
 import time
 
+import datetime as dt
+
 import dagster as dg
 import polars as pl
 
@@ -490,6 +492,7 @@ def champion_refit(
         "evaluated_version": [int(champion["version"])],
         "refitted": [served_version != int(champion["version"])],
         "trained_through": [events["event_at"].max() if "event_at" in events.columns else None],
+        "refitted_at": [dt.datetime.now(dt.UTC)],
         "note": [note],
     })
     yield dg.Output(served, "served_model", metadata={

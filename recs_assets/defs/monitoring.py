@@ -22,6 +22,7 @@ from recs_assets.monitoring.drift import (
     measure_feature_drift,
     measure_prediction_drift,
 )
+from recs_assets.monitoring.freshness import MAX_CONSUMER_LAG, MAX_MODEL_AGE_HOURS, measure_freshness
 from recs_assets.monitoring.health import HEALTH_BUDGET_NOTE, MAX_ERROR_RATE, MAX_P99_MS, serving_health_from_log
 from recs_assets.monitoring.result import MonitorResult
 from resources.home_folder import HomeFolder
@@ -183,6 +184,47 @@ def serving_health_check(context, config: ServingHealthConfig, home: HomeFolder)
         max_p99_ms=config.max_p99_ms, max_error_rate=config.max_error_rate,
     )
     yield from _emit(context, result, dg.AssetCheckSeverity.WARN)
+
+
+class FreshnessConfig(dg.Config):
+    """How stale the served model may be, and how many live events may wait for the consumer."""
+
+    max_model_age_hours: float = MAX_MODEL_AGE_HOURS
+    max_consumer_lag: int = MAX_CONSUMER_LAG
+
+
+def build_serving_freshness_check(broker_url: str | None) -> dg.AssetChecksDefinition:
+    """The freshness check, reading the consumer's lag on the broker at `broker_url` (None: the home's embedded one)."""
+
+    @dg.multi_asset_check(
+        specs=[dg.AssetCheckSpec(
+            "serving_freshness_check", asset="served_model", blocking=False,
+            description=(f"Is what users get fresh? Fails when the served model was refitted more than "
+                         f"{MAX_MODEL_AGE_HOURS:g} h ago (a daily refit was missed) or when more than "
+                         f"{MAX_CONSUMER_LAG:,} live events wait for the consumer."),
+        )],
+        ins={"served_model": dg.AssetIn("served_model")},
+        can_subset=True,
+    )
+    def serving_freshness_check(context, config: FreshnessConfig, home: HomeFolder, served_model: pl.DataFrame):
+        from recs_assets.streaming.broker import BrokerUnavailable
+        from recs_assets.streaming.embedded import stream_status
+
+        row = served_model.row(0, named=True) if served_model.height else {}
+        try:
+            status = stream_status(broker_url, HomeLayout(home.root).broker)
+        except BrokerUnavailable as error:
+            context.log.warning(f"live-events broker unreachable, consumer lag not measured: {error}")
+            status = None
+        result = measure_freshness(
+            row.get("refitted_at"), dt.datetime.now(dt.timezone.utc), trained_through=row.get("trained_through"),
+            consumer_lag=None if status is None else status.lag,
+            consumer_pending=None if status is None else status.pending,
+            max_model_age_hours=config.max_model_age_hours, max_consumer_lag=config.max_consumer_lag,
+        )
+        yield from _emit(context, result, dg.AssetCheckSeverity.WARN)
+
+    return serving_freshness_check
 
 
 MONITORING_CHECKS = [feature_drift_check, prediction_drift_check, serving_health_check]

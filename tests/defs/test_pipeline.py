@@ -40,7 +40,7 @@ def test_the_whole_graph_materialises_on_a_tiny_simulator(home):
     assert set(checks) == {
         "items_match_schema", "users_match_schema", "events_match_schema",
         "events_reconcile_with_raw", "events_invalid_share_within_limit", "champion_beats_baseline",
-        "recommendation_snapshot_is_servable", "feature_drift_check", "zero_result_rate_check",
+        "recommendation_snapshot_is_servable", "feature_drift_check", "zero_result_rate_check", "serving_freshness_check",
     }
     assert all(c.passed for c in checks.values())
     # On a first run there is no previous snapshot and no traffic: those checks are skipped, with a reason.
