@@ -15,7 +15,7 @@ import dagster as dg
 import polars as pl
 
 from recs_assets.contract import METRIC_K
-from recs_assets.defs.common import percent, preview, rounded
+from recs_assets.defs.common import percent, preview, rounded, significant
 from recs_assets.evaluation.pipeline import lists_by_model
 from recs_assets.experiments import ab_test
 from recs_assets.experiments.environment import SimulatorEnvironment
@@ -101,7 +101,7 @@ def ab_test_results(context: dg.AssetExecutionContext, config: ABTestConfig, hol
                                           f"{main['primary_metric'].replace('_', ' ')} {main['lift']:+.1%}"),
             "decision": dg.MetadataValue.text(f"{main['decision']}: {main['treatment']} vs {main['control']}"),
             "reason": dg.MetadataValue.text(main["reason"]),
-            "lift": dg.MetadataValue.float(float(main["lift"])),
+            "lift": dg.MetadataValue.float(significant(float(main["lift"]))),
             "effect_plot": dg.MetadataValue.md(markdown_image(suite.plot, "A/B effects with 95% intervals")),
             "comparisons": dg.MetadataValue.md(markdown_table(shown, rows=10)),
             "sessions_per_arm": dg.MetadataValue.int(config.sessions_per_arm),
