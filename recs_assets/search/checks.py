@@ -63,7 +63,7 @@ def query_distribution(queries: pl.DataFrame, *, window_days: float = 7.0, max_t
               "distinct_queries": latest.height,
               "top10_share": float(latest["searches"].head(10).sum() / max(1, latest["searches"].sum()))}
     if values["latest_searches"] < min_searches or values["previous_searches"] < min_searches:
-        return CheckOutcome(None, f"skipped: fewer than {min_searches} searches in one of the two {window_days:g}-day windows "
+        return CheckOutcome(None, f"fewer than {min_searches} searches in one of the two {window_days:g}-day windows "
                                   f"(latest {values['latest_searches']}, previous {values['previous_searches']})", values)
     shares = (latest.select("query", (pl.col("searches") / pl.col("searches").sum()).alias("a"))
               .join(previous.select("query", (pl.col("searches") / pl.col("searches").sum()).alias("b")), on="query", how="full", coalesce=True)
