@@ -3,9 +3,8 @@
     holdout_recommendations -> model_metrics -> model_leaderboard -> champion_model (+ champion_beats_baseline)
 """
 
-import time
-
 import datetime as dt
+import time
 
 import dagster as dg
 import polars as pl
@@ -27,13 +26,15 @@ from recs_assets.evaluation.leaderboard import (
     baseline_verdict,
     decide_champion_from_board,
     leaderboard,
+    served_generators,
     with_relative_lifts,
     with_session_columns,
 )
-from recs_assets.evaluation.session_protocol import SESSION_K, NoSessions, evaluate_sessions
 from recs_assets.evaluation.pipeline import holdout_lists, lists_by_model
+from recs_assets.evaluation.session_protocol import SESSION_K, NoSessions, best_session_model, evaluate_sessions
 from recs_assets.profiling import markdown_table
 from recs_assets.defs.training import RankingSetConfig
+from recs_assets.models import MODELS
 from recs_assets.models.ranker import LightGBMRanker
 from recs_assets.tracking import (
     REFIT,
@@ -380,6 +381,16 @@ def champion_beats_baseline(context: dg.AssetCheckExecutionContext, champion_mod
 # ---------------------------------------------------------------------------------------------
 REFIT_ASSETS = {name: f"refit_{asset}" for name, asset in GENERATOR_ASSETS.items()}
 REFIT_RANKER_ASSET = f"refit_{RANKER_ASSET}"
+# The generators that can personalise a live visit (they learn from visits in order).
+SESSION_MODELS = [name for name, cls in MODELS.items() if getattr(cls, "uses_sequences", False)]
+
+
+def serving_session_model(session_metrics: pl.DataFrame) -> tuple[str, str]:
+    """The session model the API scores live visits with, and why: the best graded one, else the first."""
+    chosen = best_session_model(session_metrics)
+    if chosen is not None:
+        return chosen, f"best MRR@{SESSION_K} of the session models on the held-out visits"
+    return SESSION_MODELS[0], "the session protocol graded no session model (no held-out visits): the default session model serves"
 
 
 class RefitConfig(RankingSetConfig):
@@ -422,6 +433,7 @@ def _refit_tags(context: dg.AssetExecutionContext, champion: dict, evaluated_run
     },
     ins={"ranker_model": dg.AssetIn(RANKER_ASSET)},
     required_resource_keys={"home", "mlflow", "candidate_models", "interaction_weights"},
+    can_subset=False,
 )
 def champion_refit(
     context: dg.AssetExecutionContext,
@@ -434,6 +446,8 @@ def champion_refit(
     user_item_interactions: pl.DataFrame,
     item_features: pl.DataFrame,
     session_sequences: pl.DataFrame,
+    model_leaderboard: pl.DataFrame,
+    session_metrics: pl.DataFrame,
     ranker_model,
 ):
     """The champion's pipeline fitted again on everything up to now, so the newest days reach the users.
@@ -446,16 +460,28 @@ def champion_refit(
     models: CandidateModels = context.resources.candidate_models
     champion = champion_model.row(0, named=True)
     ranker_params = ranker_model.params() if ranker_model is not None else {}
+    # Only what users are served is refitted: the ranker's whole pipeline, or one model plus the ones
+    # behind "more like this" and the live-visit path.
+    served = served_generators(
+        champion["champion"], list(GENERATOR_ASSETS), model_leaderboard["model"].to_list() if model_leaderboard.height else [],
+        serving_session_model(session_metrics)[0],
+    )
     refit = refit_champion(
         champion["champion"], models.build_all, lambda: LightGBMRanker(**ranker_params),
         {"interactions": user_item_interactions, "item_features": item_features, "session_sequences": session_sequences},
         events, items, users,
         protocol=split_from_frame(train_test_split).protocol, weights=context.resources.interaction_weights.params(),
-        n_candidates=models.n_candidates, lesson_options=config.model_dump(),
+        n_candidates=models.n_candidates, lesson_options=config.model_dump(), only=served,
     )
     tags = _refit_tags(context, champion, registered_run_id(home, champion["registered_model"], champion["version"]))
     versions: dict[str, int] = {}
-    for name, model in refit.generators.items():
+    for name in GENERATOR_ASSETS:
+        if name not in refit.generators:
+            why = f"not refitted: {champion['champion']} serves, and no served list comes from {name}"
+            yield dg.Output(None, REFIT_ASSETS[name], metadata={"trained": dg.MetadataValue.bool(False),
+                                                                "note": dg.MetadataValue.text(why)})
+            continue
+        model = refit.generators[name]
         _, versions[name] = log_model_run(
             context.resources.mlflow, REFIT_ASSETS[name], model, {"fit_seconds": model.fit_seconds},
             registered_name=GENERATOR_ASSETS[name], version_tags=tags,

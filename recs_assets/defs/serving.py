@@ -10,10 +10,10 @@ import polars as pl
 
 from recs_assets.contract import LIST_N
 from recs_assets.defs.common import preview
-from recs_assets.defs.evaluation import REFIT_ASSETS, REFIT_RANKER_ASSET
+from recs_assets.defs.evaluation import REFIT_ASSETS, REFIT_RANKER_ASSET, SESSION_MODELS, serving_session_model
+from recs_assets.evaluation.leaderboard import similarity_source
 from recs_assets.defs.models import GENERATOR_ASSETS
-from recs_assets.evaluation.session_protocol import SESSION_K, NoSessions, best_session_model, fit_blend_weight, held_out_sessions
-from recs_assets.models import MODELS
+from recs_assets.evaluation.session_protocol import NoSessions, fit_blend_weight, held_out_sessions
 from recs_assets.serving.store import SNAPSHOT_FILES
 from recs_assets.training.splits import split_from_frame
 from recs_assets.layout import HomeLayout
@@ -159,8 +159,7 @@ def similar_items_snapshot(
     config: SnapshotConfig, model_leaderboard: pl.DataFrame, items: pl.DataFrame, **models
 ) -> dg.Output[pl.DataFrame]:
     """"More like this" for every item: the N most similar items that can be sold, from the best similarity model (refitted on all data)."""
-    ranked = [m for m in model_leaderboard["model"].to_list() if m not in ("ranker", "popularity")]
-    chosen = ranked[0] if ranked else "popularity"
+    chosen = similarity_source(model_leaderboard["model"].to_list() if model_leaderboard.height else [])
     model = models[REFIT_ASSETS[chosen]]
     known_items = [i for i in items["item_id"].to_list() if model.is_known_item([i])[0]]
     snapshot = build_similar(model, known_items, _available(items), N=config.n)
@@ -194,7 +193,6 @@ def popular_items_snapshot(
 
 
 # The session models: the generators that predict from a visit (models/sequences.py).
-SESSION_MODELS = [name for name, cls in MODELS.items() if getattr(cls, "uses_sequences", False)]
 
 
 @dg.asset(
@@ -222,11 +220,7 @@ def session_model_snapshot(
     shoppers' held-out visits (the graded model, on visits it never saw). It serves refitted on all
     data, written beside the other snapshots as `session_model_snapshot.npz`.
     """
-    chosen = best_session_model(session_metrics)
-    reason = f"best MRR@{SESSION_K} of the session models on the held-out visits"
-    if chosen is None:
-        chosen = SESSION_MODELS[0]
-        reason = "the session protocol graded no session model (no held-out visits): the default session model serves"
+    chosen, reason = serving_session_model(session_metrics)
     champion = champion_model.row(0, named=True)["champion"]
     served_list = holdout_recommendations.filter((pl.col("model") == champion) & (pl.col("rank") <= config.n))
     weight, curve, fitted = 0.5, {}, False

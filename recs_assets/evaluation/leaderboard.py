@@ -353,3 +353,27 @@ def _nan(value: float) -> bool:
 
 def _or_none(value: float) -> float | None:
     return None if math.isnan(value) else value
+
+
+RANKER = "ranker"
+
+
+def similarity_source(ranked_models: list[str]) -> str:
+    """The model behind "more like this": the best on the leaderboard that is neither the ranker (it has no
+    item-to-item view) nor popularity (it has no notion of similar); popularity when nothing else is graded."""
+    return next((m for m in ranked_models if m not in (RANKER, BASELINE)), BASELINE)
+
+
+def served_generators(champion: str, generators: list[str], ranked_models: list[str], session_model: str | None) -> list[str]:
+    """The generators whose refits users are served, in registry order (so only those are refitted).
+
+    The ranker's pipeline needs all of them; a single-model champion needs itself, plus the model behind
+    "more like this" and the session model the API scores live visits with.
+    """
+    if champion == RANKER:
+        return list(generators)
+    needed = {champion, similarity_source(ranked_models)} | ({session_model} if session_model else set())
+    unknown = needed - set(generators)
+    if unknown:
+        raise ValueError(f"served model(s) {sorted(unknown)} are not generators; known: {', '.join(generators)}")
+    return [g for g in generators if g in needed]

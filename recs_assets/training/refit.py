@@ -57,23 +57,30 @@ def refit_champion(
     weights: Mapping[str, Any],
     n_candidates: int,
     lesson_options: Mapping[str, Any] | None = None,
+    only: list[str] | None = None,
 ) -> Refit:
     """Fit the champion's pipeline again on all data: every generator, and the ranker when it is the champion.
 
     `known_now`: the feature tables with no cut-off (interactions, item_features, session_sequences for the
-    session models). Every generator is
-    refitted, not only the champion's, because the ranker takes them all as inputs and the "more like
-    this" lists come from the best similarity model. When the champion is the ranker but the full history
+    session models). With the ranker as champion every generator is refitted (it takes them all as
+    inputs); otherwise `only` names the generators that serve (see `evaluation.leaderboard.served_generators`),
+    default all. When the champion is the ranker but the full history
     holds no lesson with a positive, the ranker cannot be refitted: the result says so and the ranker is
     None, so the caller can fall back to the evaluated one rather than serve nothing.
     """
     generators = make_generators()
     if champion != RANKER and champion not in generators:
         raise ValueError(f"champion {champion!r} is neither {RANKER!r} nor one of the generators {sorted(generators)}")
+    if only is not None:
+        if champion == RANKER and set(only) != set(generators):
+            raise ValueError("the re-ranker's pipeline needs every generator refitted, not only " + ", ".join(only))
+        if champion != RANKER and champion not in only:
+            raise ValueError(f"`only` must include the champion {champion!r}")
     refitted = {
         name: fit_generator(model, known_now["interactions"], known_now["item_features"],
                             sequences=known_now.get("session_sequences"))
         for name, model in generators.items()
+        if only is None or name in only
     }
     if champion != RANKER:
         return Refit(champion, refitted, None, note=f"{champion} refitted on all data; no re-ranker in the champion's pipeline")

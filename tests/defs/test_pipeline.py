@@ -79,7 +79,15 @@ def test_the_whole_graph_materialises_on_a_tiny_simulator(home):
     # The refit: every generator (and the ranker, when it is the champion) registered again, tagged with
     # the graded version it stands for; the snapshot names the served version and the graded one.
     refits = {name: [v for v in vs if v.tags.get("stage") == "refit"] for name, vs in versions.items()}
-    assert all(len(refits[f"{g}_model"]) == 1 for g in generators)
+    # Only what serves is refitted: the ranker's whole pipeline, or the champion, the "more like this"
+    # model and the live-visit model; the others are marked not refitted.
+    refitted = {g for g in generators if refits[f"{g}_model"]}
+    assert all(len(refits[f"{g}_model"]) == 1 for g in refitted)
+    if champion["champion"] == "ranker":
+        assert refitted == generators
+    else:
+        assert champion["champion"] in refitted and len(refitted) <= 3
+        assert all((home / "models" / f"refit_{g}_model" / "NOT_TRAINED").exists() for g in generators - refitted)
     champion_refit = refits[champion["registered_model"]]
     if served["refitted"]:
         (refit_version,) = champion_refit
@@ -92,12 +100,13 @@ def test_the_whole_graph_materialises_on_a_tiny_simulator(home):
     from recs_assets.models.lists import recommend_frame
     from recs_assets.models.storage import load_model_folder
 
-    graded_ease, refit_ease = (load_model_folder(home / "models" / name) for name in ("ease_model", "refit_ease_model"))
+    served_generator = "popularity" if champion["champion"] == "ranker" else champion["champion"]
+    graded, refit = (load_model_folder(home / "models" / f"{prefix}{served_generator}_model") for prefix in ("", "refit_"))
     split = pl.read_parquet(home / "lake" / "train_test_split.parquet")
-    assert refit_ease._seen_rows(refit_ease._lookup(list(refit_ease.user_ids), refit_ease._users_index())).nnz > \
-        graded_ease._seen_rows(graded_ease._lookup(list(graded_ease.user_ids), graded_ease._users_index())).nnz
-    users = sorted(set(graded_ease.user_ids) & set(refit_ease.user_ids))[:50]
-    assert not recommend_frame(graded_ease, users, 10).equals(recommend_frame(refit_ease, users, 10))
+    assert refit._seen_rows(refit._lookup(list(refit.user_ids), refit._users_index())).nnz > \
+        graded._seen_rows(graded._lookup(list(graded.user_ids), graded._users_index())).nnz
+    users = sorted(set(graded.user_ids) & set(refit.user_ids))[:50]
+    assert not recommend_frame(graded, users, 10).equals(recommend_frame(refit, users, 10))
     assert split.filter(pl.col("split") == "test").height > 0
     snapshot = pl.read_parquet(home / "lake" / "recommendation_snapshot.parquet")
     assert snapshot["model_version"].unique().to_list() == [served["version"]]

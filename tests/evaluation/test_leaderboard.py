@@ -191,3 +191,24 @@ def test_the_gate_on_a_board_promotes_the_significant_winner_and_refuses_a_stale
     board = leaderboard(means, "ndcg@10").join(uncertainty_table(no_ranker, "ndcg@10"), on="model")
     decision = decide_champion_from_board(board, "ndcg@10", None, margin=0.02)
     assert decision.champion == "popularity"  # als is popularity plus noise
+
+
+def test_more_like_this_comes_from_the_best_model_with_an_item_to_item_view():
+    from recs_assets.evaluation.leaderboard import similarity_source
+
+    assert similarity_source(["ranker", "popularity", "two_tower", "ease"]) == "two_tower"
+    assert similarity_source(["ranker", "popularity"]) == "popularity"
+    assert similarity_source([]) == "popularity"
+
+
+def test_only_what_serves_is_refitted():
+    from recs_assets.evaluation.leaderboard import served_generators
+
+    generators = ["popularity", "ease", "two_tower", "gru4rec", "session_knn"]
+    # A single-model champion: itself, the "more like this" model and the live-visit model, in registry order.
+    assert served_generators("two_tower", generators, ["two_tower", "ranker", "ease"], "gru4rec") == ["two_tower", "gru4rec"]
+    assert served_generators("popularity", generators, ["ease", "popularity"], "session_knn") == ["popularity", "ease", "session_knn"]
+    # The ranker takes every generator as input.
+    assert served_generators("ranker", generators, ["ranker", "ease"], "gru4rec") == generators
+    with pytest.raises(ValueError, match=r"served model\(s\) \['lasso'\] are not generators"):
+        served_generators("lasso", generators, [], None)

@@ -80,3 +80,12 @@ def test_a_ranker_champion_is_refitted_on_lessons_from_the_newest_days(shop):
     assert window["positive_pairs"] > 0
     # The graded ranker's settings travel into the refit.
     assert result.ranker.params()["num_leaves"] == 3 and result.ranker.params()["n_estimators"] == 20
+
+
+def test_only_the_named_generators_are_refitted_and_the_champion_must_be_among_them(shop):
+    result = refit(shop, "ease", only=["ease", "item_knn"])
+    assert set(result.generators) == {"ease", "item_knn"}
+    with pytest.raises(ValueError, match="must include the champion 'ease'"):
+        refit(shop, "ease", only=["item_knn"])
+    with pytest.raises(ValueError, match="needs every generator"):
+        refit(shop, "ranker", only=["ease"])
