@@ -58,13 +58,16 @@ def features_at(events: pl.DataFrame, all_events: pl.DataFrame, items: pl.DataFr
     """User, item and user x category features as known at `cutoff`, from `events` (the visible past).
 
     Item availability reads `all_events` so that a listing sold after the cut-off still counts as for
-    sale at it.
+    sale at it. Without a cut-off (per-user protocols: random, leave-last-out) the SQL would count every
+    event in `all_events`, held-out ones included, in the item's demand; availability is then today's
+    state and needs no later event, so the item features read only the visible past.
     """
     params = {"cutoff": cutoff, **weights}
+    item_events = all_events if cutoff is not None else events
     return {
         "interactions": run_sql("user_item_interactions", {"events": events}, params),
         "user_features": run_sql("user_features", {"events": events, "items": items, "users": users}, params),
-        "item_features": run_sql("item_features", {"events": all_events, "items": items}, params),
+        "item_features": run_sql("item_features", {"events": item_events, "items": items}, params),
         "user_category_affinity": run_sql("user_category_affinity", {"events": events, "items": items}, params),
         "session_sequences": run_sql("session_sequences", {"events": events}, params),
     }

@@ -157,3 +157,15 @@ def test_the_pipeline_evaluation_grades_every_generator_and_the_ranker_on_one_sp
     users = {r["users_evaluated"] for r in results.values()}
     assert users == {holdout_truth(split)["user_id"].n_unique()}  # every model graded on the same users
     assert all(0.0 <= r["ndcg@10"] <= 1.0 for r in results.values())
+
+
+def test_item_features_without_a_cut_off_count_only_the_visible_past():
+    # A random split has no cut-off: the held-out interactions must not show up in the items' demand.
+    m = simulate(SimulatorConfig(n_users=200, n_items=100, n_days=10, seed=5))
+    split = make_split(m.events, "random", test_fraction=0.25, seed=1)
+    known = features_at(split.train, m.events, m.items, m.users, split.cutoff, DEFAULT_INTERACTION_PARAMS)
+    counted = known["item_features"].select("item_id", "n_users").filter(pl.col("n_users") > 0)
+    visible = (split.train.filter(pl.col("event_type").is_in(["view", "add_to_cart", "purchase", "rating", "play"]))
+               .group_by("item_id").agg(pl.col("user_id").n_unique().alias("expected")))
+    joined = counted.join(visible, on="item_id", how="full", coalesce=True).fill_null(0)
+    assert joined.height > 0 and (joined["n_users"] == joined["expected"]).all()
