@@ -185,7 +185,7 @@ def test_make_ui_stops_on_sigterm_even_when_started_in_the_background(tmp_path):
             "the UI never answered"
         assert make.poll() is None, (tmp_path / "ui.log").read_text()[-2000:]
         make.send_signal(signal.SIGTERM)
-        make.wait(timeout=120)
+        make.wait(timeout=300)  # a bound, not a speed: dagster dev shuts three processes down gracefully
         # Every process of the UI ends with it (webserver, daemon, code server), and the port is free again.
         assert _wait(lambda: not _alive(make.pid), timeout=60), "a process of `make ui` outlived SIGTERM"
         assert not _answers(f"http://127.0.0.1:{port}/server_info")
