@@ -63,9 +63,11 @@ class TwoTowerRecommender(Recommender):
     def __init__(
         self,
         dim: int = 32,
-        epochs: int = 2,
+        epochs: int = 3,
         batch_size: int = 1024,
-        learning_rate: float = 0.01,
+        # Chosen on 10 simulated shops (seeds 1-11, both presets, 3k users): against popularity
+        # 0.01 x 2 epochs gave min 0.99x / mean 1.46x, 0.005 x 3 epochs min 1.04x / mean 1.56x.
+        learning_rate: float = 0.005,
         temperature: float = 0.1,
         history_dropout: float = 0.2,
         logq: int = 1,
