@@ -23,6 +23,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
+from recs_assets.contract import ANONYMOUS_USER_PREFIX
 from recs_assets.layout import HomeLayout
 from recs_assets.serving.events import EVENTS_RESPONSES, EventBatch, EventSink, LiveEventsUnavailable, unknown_item_errors
 from recs_assets.serving.middleware import BodySizeLimitMiddleware, RequestLogMiddleware, mark_served
@@ -137,6 +138,15 @@ def create_app(settings: Settings | None = None, broker: Broker | None = None) -
             "snapshot_loaded": store.loaded,
             "loaded_at": store.loaded_at,
         }
+
+    @app.get("/recommendations/", include_in_schema=False)
+    async def recommendations_without_a_user() -> None:
+        # Without this, an empty id gets Starlette's bare 404, which says nothing of what is wrong.
+        raise HTTPException(
+            status_code=422,
+            detail=f"user_id is empty: ask for a shopper by id, and for an anonymous visit by "
+            f"{ANONYMOUS_USER_PREFIX}<session_id> (the id its posted events are kept under)",
+        )
 
     @app.get("/recommendations/{user_id}")
     async def recommendations(

@@ -6,6 +6,10 @@ the event's position in the batch:
 
 - ids (`user_id`, `session_id`, `item_id`) are 1 to 200 printable characters, not only whitespace: no
   control characters, no lone surrogates;
+- an anonymous shopper's event has no `user_id` (absent, null or "") but a `session_id`: it is kept under
+  ``anonymous:<session_id>``, the warehouse's rule (:data:`~recs_assets.contract.ANONYMOUS_USER_PREFIX`),
+  and that is the id to ask ``GET /recommendations`` for; a `user_id` that itself starts with the prefix
+  must be exactly that, or staging would quarantine the event;
 - `event_at` is an ISO 8601 text (``2026-09-01T10:00:00Z``; without an offset it is UTC), never a number
   (a bare number is ambiguous: seconds? milliseconds? and was stored as 1970), between
   :data:`~recs_assets.contract.EARLIEST_LIVE_EVENT_AT` and :data:`~recs_assets.contract.LIVE_EVENT_MAX_FUTURE`
@@ -38,7 +42,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, model_validator
 
-from recs_assets.contract import EARLIEST_LIVE_EVENT_AT, LIVE_EVENT_MAX_FUTURE, LIVE_EVENT_TYPES
+from recs_assets.contract import ANONYMOUS_USER_PREFIX, EARLIEST_LIVE_EVENT_AT, LIVE_EVENT_MAX_FUTURE, LIVE_EVENT_TYPES
 from recs_assets.streaming.broker import Broker, BrokerUnavailable
 
 MAX_EVENTS_PER_BATCH = 1000
@@ -103,13 +107,25 @@ EventTime = Annotated[datetime, BeforeValidator(_iso_text), AfterValidator(_in_l
 EventId = Annotated[str, AfterValidator(_event_id)]
 
 
+def _no_user(value: object) -> object:
+    """An empty user id is how exports write "no account" (an anonymous visit): the same as none."""
+    return None if value == "" else value
+
+
+def anonymous_user_id(session_id: str) -> str:
+    """The user id an anonymous visit is kept, evaluated and served under (the warehouse's rule)."""
+    return ANONYMOUS_USER_PREFIX + session_id
+
+
 class Event(BaseModel):
     """One shopper action as posted to ``POST /events``."""
 
     event_id: EventId | None = Field(
         default=None, description="the front end's idempotency key (8-128 of A-Z a-z 0-9 . _ : -); assigned when absent"
     )
-    user_id: Id
+    user_id: Annotated[Id | None, BeforeValidator(_no_user)] = Field(
+        default=None, description="the shopper's account; absent or empty for an anonymous visit (then session_id is needed)"
+    )
     session_id: Id | None = None
     item_id: Id
     event_type: Literal[LIVE_EVENT_TYPES]  # type: ignore[valid-type]
@@ -123,6 +139,19 @@ class Event(BaseModel):
             raise ValueError(
                 "event_id is given without event_at: an event with its own id must carry its own time, so that "
                 "a retry is the same event"
+            )
+        if self.user_id is None:
+            if self.session_id is None:
+                raise ValueError(
+                    "user_id is empty and session_id is missing: an anonymous shopper's events are kept under "
+                    f"'{ANONYMOUS_USER_PREFIX}<session_id>', so they need the session_id"
+                )
+            self.user_id = anonymous_user_id(self.session_id)
+        elif self.user_id.startswith(ANONYMOUS_USER_PREFIX) and self.user_id != anonymous_user_id(self.session_id or ""):
+            raise ValueError(
+                f"user_id {self.user_id[:60]!r} starts with '{ANONYMOUS_USER_PREFIX}', which is kept for anonymous "
+                f"shoppers: it must be '{ANONYMOUS_USER_PREFIX}' + session_id (session_id {self.session_id!r}), "
+                "or leave user_id empty and send the session_id"
             )
         return self
 
