@@ -20,7 +20,9 @@ the session model's, the learned path), ``anon`` (GET for anonymous shoppers who
 session model's next items for their visit; the lake holds a session model, ``--session-model``,
 fitted on synthetic visits that stay within a category), ``search``
 (GET /search: BM25 retrieval + the LightGBM search ranker over 100 candidates, half the requests for
-known shoppers, half anonymous, category and brand queries), ``bare``.
+known shoppers, half anonymous, category and brand queries; each known shopper's price level, activity
+and category shares read from the online feature store per request, one Feast read, unless
+``--no-feature-store``), ``bare``.
 
     .venv/bin/python benchmarks/serve.py                  # 30 s per rate
     .venv/bin/python benchmarks/serve.py --seconds 5      # quick run
@@ -59,8 +61,12 @@ def machine() -> str:
 
 
 # --------------------------------------------------------------------------------------------- search
-def build_search_files(home: Path, n_users: int, n_items: int) -> list[str]:
-    """The search assets' files for the synthetic lake (catalogue, shopper signals, a trained ranker); returns paths."""
+def build_search_files(home: Path, n_users: int, n_items: int, feature_store: bool = True) -> list[str]:
+    """The search assets' files for the synthetic lake (catalogue, shopper signals, a trained ranker); returns paths.
+
+    With `feature_store`, the searching shoppers' user features and category shares are also published to
+    the home's feature store (history + SQLite online store), so GET /search reads them online per request.
+    """
     import numpy as np
     import polars as pl
 
@@ -99,8 +105,32 @@ def build_search_files(home: Path, n_users: int, n_items: int) -> list[str]:
     ranker = fit_search_ranker(build_lessons(pl.DataFrame(rows, schema=IMPRESSION_SCHEMA), featurizer))
     save_model_folder(ranker, layout.model_dir("search_ranker_model"))
     queries = [f"cat{k}" for k in range(12)] + [f"brand{k}" for k in range(50)]
-    return [f"/search?q={queries[k % len(queries)]}&n=10" + (f"&user_id={users[(k * 7919) % len(users)]}" if k % 2 else "")
-            for k in range(5000)]
+    paths = [f"/search?q={queries[k % len(queries)]}&n=10" + (f"&user_id={users[(k * 7919) % len(users)]}" if k % 2 else "")
+             for k in range(5000)]
+    if feature_store:
+        publish_shopper_features(layout, sorted({users[(k * 7919) % len(users)] for k in range(1, 5000, 2)}),
+                                 user_features, by_category)
+    return paths
+
+
+def publish_shopper_features(layout, searching: list[str], user_features, by_category) -> None:
+    """The searching shoppers' features in the feature store, as the pipeline's online_feature_store asset
+    publishes them (the columns the search path does not read are null)."""
+    import polars as pl
+
+    from recs_assets.feature_store import FEATURE_VIEWS, publish
+
+    def full(name: str, frame: pl.DataFrame) -> pl.DataFrame:
+        schema = FEATURE_VIEWS[name].schema
+        return frame.with_columns(pl.lit(None, dtype=t).alias(c) for c, t in schema.items() if c not in frame.columns).select(
+            [pl.col(c).cast(t) for c, t in schema.items()])
+
+    wanted = pl.Series("user_id", searching).implode()
+    publish(layout, {
+        "user_features": full("user_features", user_features.filter(pl.col("user_id").is_in(wanted))),
+        "user_category_affinity": full("user_category_affinity", by_category.filter(pl.col("user_id").is_in(wanted))
+                                       .select("user_id", "category", pl.col("n").alias("n_interactions"), "share", "category_rank")),
+    }, dt.datetime(2026, 9, 30, tzinfo=dt.timezone.utc))
 
 
 # --------------------------------------------------------------------------------------------- lake
@@ -479,6 +509,8 @@ def main() -> None:
     parser.add_argument("--no-build", action="store_true", help="skip the snapshot-build timing")
     parser.add_argument("--build-timeout", type=float, default=180.0)
     parser.add_argument("--build-days", type=int, default=7)
+    parser.add_argument("--no-feature-store", action="store_true",
+                        help="no feature store in the home: GET /search uses only the snapshot's shopper signals")
     parser.add_argument("--_loadgen", help=argparse.SUPPRESS)
     parser.add_argument("--_bare", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--_build", nargs=3, type=int, help=argparse.SUPPRESS)
@@ -509,8 +541,10 @@ def main() -> None:
         print(f"session model: {build_session_model(HomeLayout(home).lake, args.session_model)}")
 
         t = time.perf_counter()
-        search_paths = build_search_files(home, args.users, args.items)
-        print(f"search files (catalogue, shopper signals, ranker) written in {time.perf_counter() - t:.2f} s")
+        search_paths = build_search_files(home, args.users, args.items, feature_store=not args.no_feature_store)
+        print(f"search files (catalogue, shopper signals, ranker"
+              f"{'' if args.no_feature_store else '; the searching shoppers in the feature store'}) written in "
+              f"{time.perf_counter() - t:.2f} s")
 
         from recs_assets.serving.store import load_store
 
@@ -543,6 +577,7 @@ def main() -> None:
 
         port = free_port()
         env = {**os.environ, "RECS_HOME": str(home), "RECS_API_PORT": str(port), "PYTHONPATH": str(CHECKOUT)}
+        t0_api = time.perf_counter()
         api, ready_s = start_server([PY, "-m", "recs_assets.serving"], env, port)
         procs.append(api)
         print(f"\nAPI server (python -m recs_assets.serving, pid {api.pid}) ready with the snapshot loaded in {ready_s:.2f} s "
@@ -560,6 +595,18 @@ def main() -> None:
         live_paths = [f"/recommendations/{u}" for u in live_users]
         anon_users = [f"anonymous:a{k:05d}" for k in range(args.live_users)]
         anon_paths = [f"/recommendations/{u}" for u in anon_users]
+
+        if not args.no_feature_store:
+            # The API opens the online store on its watcher thread (Feast's import takes seconds): wait for it,
+            # so every measured search reads the shopper's features online.
+            deadline = time.perf_counter() + 120
+            while not http_json(port, "/health").get("online_features"):
+                if time.perf_counter() > deadline:
+                    raise SystemExit("the API did not open the online feature store within 120 s")
+                time.sleep(0.5)
+            print(f"online features in the search path: yes (store opened {time.perf_counter() - t0_api:.1f} s after start)")
+        else:
+            print("online features in the search path: no (--no-feature-store)")
 
         # sanity: one request of each kind
         assert http_json(port, snapshot_paths[0])["source"] == "snapshot"

@@ -27,7 +27,7 @@ from recs_assets.defs.evaluation import (
     session_metrics,
 )
 from recs_assets.defs.experiments import EXPERIMENT_ASSETS
-from recs_assets.defs.features import feature_tables
+from recs_assets.defs.features import feature_tables, online_feature_store
 from recs_assets.defs.ingest import build_raw_events, items, items_match_schema, users, users_match_schema
 from recs_assets.defs.models import candidate_generators, ranker_model
 from recs_assets.defs.reports import stakeholder_report
@@ -109,6 +109,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             users,
             stage_events,
             *feature_tables,
+            online_feature_store,
             train_test_split,
             training_features,
             ranking_training_set,

@@ -12,6 +12,8 @@ $RECS_HOME/
   live_events/              events posted to the API when no broker is configured (JSON lines)
   live_landing/             live events landed from the broker (Parquet, one file per batch)
   broker/                   the embedded broker's append-only file (`make serve` without RECS_BROKER_URL)
+  feature_store/            the Feast feature store: registry.db, offline/<view>/as_of=<UTC>.parquet (the
+                            history of each feature table as known when), online.sqlite (the online store)
   run.lock                  held by the one pipeline run writing this home
 ```
 """
@@ -91,3 +93,27 @@ class HomeLayout:
     def broker(self) -> Path:
         """The embedded broker's folder: its append-only file, lock and where it listens."""
         return self.root / "broker"
+
+    @property
+    def feature_store(self) -> Path:
+        """The Feast feature store's folder (recs_assets.feature_store)."""
+        return self.root / "feature_store"
+
+    @property
+    def feature_registry(self) -> Path:
+        """Feast's registry of the store's entities and feature views."""
+        return self.feature_store / "registry.db"
+
+    @property
+    def online_store(self) -> Path:
+        """The SQLite online store: the newest features per id, what the API reads."""
+        return self.feature_store / "online.sqlite"
+
+    @property
+    def offline_store(self) -> Path:
+        """The file offline store: every feature table as written as of a moment, one Parquet file each."""
+        return self.feature_store / "offline"
+
+    def offline_view(self, name: str) -> Path:
+        """One feature view's history (`as_of=<UTC stamp>.parquet` files)."""
+        return self.offline_store / name

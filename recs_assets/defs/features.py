@@ -5,11 +5,14 @@ These are today's features (no cut-off: everything known so far), the ones servi
 """
 
 import re
+from datetime import UTC, datetime
 
 import dagster as dg
 import polars as pl
 
+from recs_assets.feature_store import FEATURE_VIEWS, newest_moment, publish
 from recs_assets.features.sql_runner import required_tables, sql_path
+from recs_assets.layout import HomeLayout
 from recs_assets.defs.common import preview
 from resources.feature_engine import FeatureEngine
 from resources.interaction_weights import InteractionWeights
@@ -22,6 +25,8 @@ FEATURE_TABLES = (
     "session_sequences",
     "user_sequences",
 )
+# The tables the feature store keeps (its feature views): user, item and user x category.
+STORE_VIEWS = tuple(FEATURE_VIEWS)
 
 
 def sql_summary(name: str) -> str:
@@ -68,3 +73,30 @@ def build_feature_table(name: str) -> dg.AssetsDefinition:
 
 
 feature_tables = [build_feature_table(name) for name in FEATURE_TABLES]
+
+
+@dg.asset(
+    group_name="features",
+    required_resource_keys={"home"},
+    ins={name: dg.AssetIn(name) for name in STORE_VIEWS},
+    kinds={"sqlite", "parquet"},
+)
+def online_feature_store(context: dg.AssetExecutionContext, events: pl.DataFrame, **tables: pl.DataFrame) -> dg.Output[pl.DataFrame]:
+    """Today's user, item and user-category features kept in the feature store: added to its history as of the newest event, and copied to the online store the API reads by id.
+
+    The history (one file per table and moment) also holds every training cut-off's tables, so a
+    training set asks the store what was known when, with a point-in-time join.
+    """
+    layout = HomeLayout(context.resources.home.root)
+    # Undated events (Steam) describe no moment: today's tables are then stamped with the run's time.
+    as_of = newest_moment(events) or datetime.now(UTC)
+    summary = publish(layout, {name: tables[name] for name in STORE_VIEWS}, as_of)
+    return dg.Output(
+        summary,
+        metadata={
+            "as_of": dg.MetadataValue.text(as_of.isoformat()),
+            "online_store": dg.MetadataValue.path(str(layout.online_store)),
+            "offline_store": dg.MetadataValue.path(str(layout.offline_store)),
+            **{f"rows_{view}": dg.MetadataValue.int(rows) for view, rows in summary.select("view", "rows").iter_rows()},
+        },
+    )

@@ -13,6 +13,7 @@ from recs_assets.defs.common import preview
 from recs_assets.defs.evaluation import REFIT_ASSETS, REFIT_RANKER_ASSET, SESSION_MODELS, serving_session_model
 from recs_assets.evaluation.leaderboard import similarity_source
 from recs_assets.defs.models import GENERATOR_ASSETS
+from recs_assets.feature_store import AS_OF, tables_as_of
 from recs_assets.evaluation.session_protocol import NoSessions, fit_blend_weight, held_out_sessions
 from recs_assets.serving.store import SNAPSHOT_FILES
 from recs_assets.training.splits import split_from_frame
@@ -80,9 +81,7 @@ def recommendation_snapshot(
     users: pl.DataFrame,
     user_history_snapshot: pl.DataFrame,
     popular_items_snapshot: pl.DataFrame,
-    user_features: pl.DataFrame,
-    item_features: pl.DataFrame,
-    user_category_affinity: pl.DataFrame,
+    online_feature_store: pl.DataFrame,
     user_item_interactions: pl.DataFrame,
     **models,
 ) -> dg.Output[pl.DataFrame]:
@@ -94,13 +93,10 @@ def recommendation_snapshot(
     keep_previous(context.resources.home.root, "recommendation_snapshot")
     champion = served_model.row(0, named=True)
     generators = {name: models[asset] for name, asset in REFIT_ASSETS.items()}
-    # Today's features from the feature store: the same SQL the models were trained on, at no cut-off.
-    known = {
-        "interactions": user_item_interactions,
-        "user_features": user_features,
-        "item_features": item_features,
-        "user_category_affinity": user_category_affinity,
-    }
+    # Today's features from the feature store, read with the point-in-time join at the moment they were
+    # published (the newest event): the tables the models were trained on, as they stand now.
+    as_of = online_feature_store[AS_OF].max()
+    known = {"interactions": user_item_interactions, **tables_as_of(HomeLayout(context.resources.home.root), as_of)}
     user_ids = active_users(events, config.active_days)
     snapshot = build_recommendations(
         champion["champion"], generators, models[REFIT_RANKER_ASSET], user_ids, known, user_history_snapshot,
@@ -119,6 +115,7 @@ def recommendation_snapshot(
                 f"{champion['registered_model']} v{champion['version']} (refit of graded v{champion['evaluated_version']})"
             ),
             "rows_by_source": dg.MetadataValue.json(dict(snapshot.group_by("source").len().iter_rows())),
+            "features_as_of": dg.MetadataValue.text(as_of.isoformat()),
             "preview": preview(snapshot, rows=10, items=items),
         },
     )

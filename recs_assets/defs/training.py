@@ -8,10 +8,13 @@ import dagster as dg
 import polars as pl
 
 from recs_assets.defs.common import preview
+from recs_assets.feature_store import FEATURE_VIEWS, through_history
+from recs_assets.layout import HomeLayout
 from recs_assets.training.ranking_set import build_ranking_set, features_at
 from recs_assets.training.protocol import choose_protocol
 from recs_assets.training.splits import NO_PROTOCOL, split_from_frame, split_to_frame
 from resources.candidate_models import CandidateModels
+from resources.home_folder import HomeFolder
 from resources.interaction_weights import InteractionWeights
 from resources.marketplace_source import MarketplaceSource
 
@@ -68,6 +71,9 @@ def train_test_split(config: SplitConfig, source: MarketplaceSource, events: pl.
     )
 
 
+# The tables the feature store keeps (user, item, user x category): the rest stay the SQL's output.
+STORE_VIEWS = tuple(FEATURE_VIEWS)
+
 TRAINING_FEATURES = {
     "training_interactions": (
         "interactions",
@@ -103,14 +109,24 @@ TRAINING_FEATURES = {
 )
 def training_features(
     interaction_weights: InteractionWeights,
+    home: HomeFolder,
     train_test_split: pl.DataFrame,
     events: pl.DataFrame,
     items: pl.DataFrame,
     users: pl.DataFrame,
 ):
-    """The feature store's SQL run once at the split's cut-off on the training part; every model, grade and lesson reads it."""
+    """The feature store's SQL run once at the split's cut-off on the training part; every model, grade and lesson reads it.
+
+    With a cut-off, the user, item and user-category tables are added to the feature store's history as of
+    the cut-off and read back from it with the point-in-time join: what was known then, as the store says.
+    """
     split = split_from_frame(train_test_split)
     known = features_at(split.train, events, items, users, split.cutoff, interaction_weights.params())
+    stored = set()
+    if split.cutoff is not None:
+        # Per-user protocols (random, leave-last-out) have no one moment to stamp: their tables stay the SQL's.
+        known.update(through_history(HomeLayout(home.root), {v: known[v] for v in STORE_VIEWS}, split.cutoff))
+        stored = set(STORE_VIEWS)
     for name, (key, _) in TRAINING_FEATURES.items():
         table = known[key]
         yield dg.Output(
@@ -119,6 +135,9 @@ def training_features(
             metadata={
                 "rows": dg.MetadataValue.int(table.height),
                 "cutoff": dg.MetadataValue.text(str(split.cutoff)),
+                "source": dg.MetadataValue.text(
+                    "feature store (point-in-time join at the cut-off)" if key in stored else f"sql/{key}.sql"
+                ),
                 "preview": preview(table),
             },
         )

@@ -125,6 +125,8 @@ def create_app(settings: Settings | None = None, broker: Broker | None = None) -
             "last_reload_error": holder.last_error,
             "live_session_users": len(sessions),
             "counts": store.counts,
+            # Whether GET /search reads shoppers' features from the online feature store yet.
+            "online_features": search.shoppers is not None,
         }
 
     @app.get("/version")
@@ -211,7 +213,7 @@ def create_app(settings: Settings | None = None, broker: Broker | None = None) -
         """Items for sale matching the query, ranked for the shopper (non-personalised for an unknown one)."""
         snapshot = search.snapshot
         try:
-            body = search_response(snapshot, holder.store.inactive, q, user_id, n)
+            body = search_response(snapshot, holder.store.inactive, q, user_id, n, shoppers=search.shoppers)
         except EmptyQuery as error:
             mark_served(request.scope, snapshot.model_version)
             raise HTTPException(status_code=422, detail=str(error)) from None

@@ -11,10 +11,17 @@ Answering: the non-personalised answer to a frequent query is the precomputed on
 sold since); anything else is computed by the :class:`~recs_assets.search.engine.SearchEngine`.
 An unknown shopper gets the non-personalised ranking. Items the recommendation store marks inactive
 (sold since the catalogue was built) are never returned.
+
+Online features: once the pipeline has built the feature store (`recs_assets.feature_store`), each
+personalised request reads the shopper's price level, activity and category shares from its online store
+(one Feast read) in place of the snapshot's copies, so a shopper new since the search snapshot is
+personalised as soon as the store knows them. Brand shares and the recommender's item affinity are not
+in the store and still come from the snapshot. A failed read falls back to the snapshot's signals.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import threading
@@ -22,8 +29,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
+from recs_assets.feature_store import OnlineShoppers, ShopperFeatures, open_store
 from recs_assets.layout import HomeLayout
 from recs_assets.models.ranker import LightGBMRanker
 from recs_assets.search.checks import normalised_query
@@ -120,6 +129,8 @@ class SearchHolder:
         self.reload_interval = reload_interval
         self.snapshot = SearchSnapshot()
         self.last_error: str | None = None
+        self.shoppers: OnlineShoppers | None = None  # the online store's reader, once the store exists
+        self._online = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -141,9 +152,31 @@ class SearchHolder:
         self._thread = threading.Thread(target=self._run, name="search-watcher", daemon=True)
         self._thread.start()
 
+    def connect_online(self) -> bool:
+        """Open the feature store's online side once the pipeline has built it (Feast takes seconds to import,
+        so this runs on the watcher thread, never on a request); True when a reader is in place."""
+        engine = self.snapshot.engine
+        if engine is None:
+            return False
+        categories = tuple(engine.featurizer.category_index)
+        if self.shoppers is not None and self.shoppers.categories == tuple(sorted(categories)):
+            return True
+        if self._online is None:
+            if not self.layout.feature_registry.exists():
+                return False
+            try:
+                self._online = open_store(self.layout, apply=False)
+            except Exception as exc:  # a store being rebuilt: try again on the next tick
+                log.warning("feature store not readable yet: %s: %s", type(exc).__name__, exc)
+                return False
+        self.shoppers = OnlineShoppers(self._online, categories)
+        return True
+
     def _run(self) -> None:
+        self.connect_online()
         while not self._stop.wait(self.reload_interval):
             self.refresh()
+            self.connect_online()
 
     def stop(self) -> None:
         self._stop.set()
@@ -152,9 +185,10 @@ class SearchHolder:
 
 
 def search_response(snapshot: SearchSnapshot, inactive: frozenset[str], q: str, user_id: str | None, n: int,
-                    hour: float | None = None) -> dict:
+                    hour: float | None = None, shoppers: OnlineShoppers | None = None) -> dict:
     """The body of ``GET /search``: ranked items with scores, the ranker's version and why they are in this order.
 
+    `shoppers` (the online feature store's reader) supplies the shopper's features when given.
     Raises EmptyQuery for a query without a searchable word; LookupError when no search snapshot is loaded.
     """
     if not query_terms(q):
@@ -162,6 +196,14 @@ def search_response(snapshot: SearchSnapshot, inactive: frozenset[str], q: str, 
     engine = snapshot.engine
     if engine is None:
         raise LookupError("the search catalogue is not built yet (materialise the search assets)")
+    if shoppers is not None and user_id is not None:
+        try:
+            online = shoppers.read(user_id)
+        except Exception as exc:  # the store mid-rewrite or gone: this request uses the snapshot's signals
+            log.warning("online features unreadable for a search, using the snapshot's: %s: %s", type(exc).__name__, exc)
+            online = None
+        if online is not None:
+            engine = with_online_shopper(engine, online)
     known = user_id is not None and engine.featurizer.users([user_id])[0] >= 0
     cached = None if known else snapshot.popular.get(normalised_query(q))
     if cached is not None:
@@ -174,6 +216,69 @@ def search_response(snapshot: SearchSnapshot, inactive: frozenset[str], q: str, 
     result = engine.search(q, user_id, n, hour=hour, exclude=exclude)
     return _body(q, user_id, n, list(zip(result.item_ids, result.scores)), result.ranking, "live", snapshot, engine,
                  result.n_matches)
+
+
+class _OneRow:
+    """A per-user array with one row's value replaced (or appended), without copying the array."""
+
+    def __init__(self, base: np.ndarray, row: int, value: float) -> None:
+        self.base, self.row, self.value = base, row, value
+
+    def __len__(self) -> int:
+        return max(len(self.base), self.row + 1)
+
+    def __getitem__(self, rows):
+        rows = np.asarray(rows, dtype=np.int64)
+        inside = rows < len(self.base)
+        out = np.full(rows.shape, np.nan)
+        out[inside] = self.base[rows[inside]]
+        out[rows == self.row] = self.value
+        return out
+
+
+class _OneShopperShares:
+    """The category-share table with one shopper's row taken from the online store."""
+
+    def __init__(self, base, row: int, shares_by_code: dict[int, float]) -> None:
+        self.base, self.row, self.shares = base, row, shares_by_code
+
+    def get(self, rows: np.ndarray, cols: np.ndarray, missing: float = np.nan) -> np.ndarray:
+        out = self.base.get(rows, cols, missing)
+        mine = rows == self.row
+        if mine.any():
+            out[mine] = [self.shares.get(int(c), missing) for c in cols[mine]]
+        return out
+
+
+class _WithShopper:
+    """The featurizer's user index plus one shopper (a lookup falls through to the snapshot's)."""
+
+    def __init__(self, base: dict, user_id: str, row: int) -> None:
+        self.base, self.user_id, self.row = base, user_id, row
+
+    def get(self, key, default=None):
+        return self.row if key == self.user_id else self.base.get(key, default)
+
+
+def with_online_shopper(engine: SearchEngine, online: ShopperFeatures) -> SearchEngine:
+    """The engine for one request, its shopper's price level, activity and category shares the online store's.
+
+    A shallow copy: the index, catalogue and every other shopper are shared with the snapshot; a shopper
+    the snapshot does not know gets a new row (no brand or item affinity: those come from the snapshot).
+    """
+    featurizer = engine.featurizer
+    row = featurizer.user_index.get(online.user_id)
+    if row is None:
+        row = len(featurizer.user_price_level)
+    view = copy.copy(featurizer)
+    view.user_index = _WithShopper(featurizer.user_index, online.user_id, row)
+    view.user_price_level = _OneRow(featurizer.user_price_level, row, np.nan if online.price_level is None else online.price_level)
+    view.user_log_events = _OneRow(featurizer.user_log_events, row, float(np.log1p(online.n_events)))
+    codes = {featurizer.category_index[c]: share for c, share in online.category_shares.items() if c in featurizer.category_index}
+    view.category_share = _OneShopperShares(featurizer.category_share, row, codes)
+    personal = copy.copy(engine)
+    personal.featurizer = view
+    return personal
 
 
 def _body(q, user_id, n, ranked, ranking, source, snapshot, engine, n_matches) -> dict:

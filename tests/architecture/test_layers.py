@@ -22,6 +22,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("recs_assets.streaming",),
     ("recs_assets.sources",),
     ("recs_assets.features",),
+    ("recs_assets.feature_store",),
     ("recs_assets.models",),
     ("recs_assets.training",),
     ("recs_assets.evaluation",),
