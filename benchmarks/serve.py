@@ -622,7 +622,9 @@ def main() -> None:
         posts = 0
         for u in [*live_users, *anon_users]:
             for kind in ("view", "view", "add_to_cart"):
-                batch.append({"user_id": u, "session_id": f"s-{u}", "item_id": rnd.choice(items), "event_type": kind})
+                # An anonymous shopper is anonymous:<session_id>, the warehouse's rule the API enforces.
+                visit = u.removeprefix("anonymous:") if u.startswith("anonymous:") else f"s-{u}"
+                batch.append({"user_id": u, "session_id": visit, "item_id": rnd.choice(items), "event_type": kind})
             if len(batch) >= 300:
                 http_json(port, "/events", {"events": batch})
                 posts += 1
