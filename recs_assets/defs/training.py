@@ -122,11 +122,12 @@ def training_features(
     """
     split = split_from_frame(train_test_split)
     known = features_at(split.train, events, items, users, split.cutoff, interaction_weights.params())
-    stored = set()
+    stored: dict[str, bool] = {}
     if split.cutoff is not None:
         # Per-user protocols (random, leave-last-out) have no one moment to stamp: their tables stay the SQL's.
-        known.update(through_history(HomeLayout(home.root), {v: known[v] for v in STORE_VIEWS}, split.cutoff))
-        stored = set(STORE_VIEWS)
+        read_back = through_history(HomeLayout(home.root), {v: known[v] for v in STORE_VIEWS}, split.cutoff)
+        stored = {v: read_back[v].equals(known[v]) for v in STORE_VIEWS}  # shown: the store must say what the SQL said
+        known.update(read_back)
     for name, (key, _) in TRAINING_FEATURES.items():
         table = known[key]
         yield dg.Output(
@@ -136,8 +137,9 @@ def training_features(
                 "rows": dg.MetadataValue.int(table.height),
                 "cutoff": dg.MetadataValue.text(str(split.cutoff)),
                 "source": dg.MetadataValue.text(
-                    "feature store (point-in-time join at the cut-off)" if key in stored else f"sql/{key}.sql"
+                    "feature store (point-in-time join at the cut-off)" if key in stored else "feature SQL at the cut-off"
                 ),
+                **({"store_matches_sql": dg.MetadataValue.bool(stored[key])} if key in stored else {}),
                 "preview": preview(table),
             },
         )
