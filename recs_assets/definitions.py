@@ -29,7 +29,7 @@ from recs_assets.defs.evaluation import (
 from recs_assets.defs.experiments import EXPERIMENT_ASSETS
 from recs_assets.defs.features import feature_tables, online_feature_store
 from recs_assets.defs.ingest import build_raw_events, items, items_match_schema, users, users_match_schema
-from recs_assets.defs.models import candidate_generators, ranker_model
+from recs_assets.defs.models import build_candidate_generators, ranker_model
 from recs_assets.defs.reports import stakeholder_report
 from recs_assets.defs.monitoring import MONITORING_CHECKS, build_serving_freshness_check
 from recs_assets.defs.search import SEARCH_ASSETS, SEARCH_CHECKS
@@ -113,7 +113,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             train_test_split,
             training_features,
             ranking_training_set,
-            *candidate_generators,
+            *build_candidate_generators(settings.engine),
             ranker_model,
             holdout_recommendations,
             model_metrics,
@@ -165,7 +165,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             "home": HomeFolder(path=str(settings.home)),
             "io_manager": LakeIOManager(home=str(settings.home)),
             "model_io_manager": ModelIOManager(home=str(settings.home)),
-            "candidate_models": CandidateModels(),
+            "candidate_models": CandidateModels(engine=settings.engine),
             "interaction_weights": InteractionWeights(),
             # RECS_ENGINE: where the feature SQL runs (DuckDB here, or Spark local / on a cluster).
             "feature_engine": FeatureEngine(engine=settings.engine),

@@ -82,7 +82,7 @@ class Settings:
     # Where live events go (redis://host:port/db, rediss://, unix://). None: `make serve` starts the
     # embedded broker in the home (recs_assets.streaming.embedded), and the pipeline lands what it holds.
     broker_url: str | None = None
-    # The feature SQL's engine; with spark, Spark MLlib ALS also joins the candidate generators.
+    # The feature SQL's engine; with spark, Spark MLlib's ALS also implements the `als` generator.
     engine: str = "duckdb"
     # PostgreSQL for the Dagster instance (postgresql://user@host:port/db; a password is best left to
     # PGPASSWORD). None: SQLite files in the home.

@@ -10,6 +10,7 @@ from typing import Any
 import dagster as dg
 
 from recs_assets.models import MODELS
+from recs_assets.models.registry import candidate_generators
 
 
 class PopularityParams(dg.Config):
@@ -95,6 +96,9 @@ class CandidateModels(dg.ConfigurableResource):
 
     # How many items each generator proposes to the re-ranker, in training and in scoring alike.
     n_candidates: int = 50
+    # The feature engine (settings.ENGINES): it chooses some generators' implementation (on Spark, `als`
+    # is Spark MLlib's), so the model assets, the ranker's lessons and the refits all fit the same class.
+    engine: str = "duckdb"
     popularity: PopularityParams = PopularityParams()
     item_knn: ItemKNNParams = ItemKNNParams()
     ease: EASEParams = EASEParams()
@@ -110,7 +114,7 @@ class CandidateModels(dg.ConfigurableResource):
         if name not in MODELS:
             raise ValueError(f"unknown model {name!r}; expected one of {', '.join(MODELS)}")
         overrides = {k: v for k, v in getattr(self, name).model_dump().items() if v is not None}
-        return MODELS[name](**overrides)
+        return candidate_generators(self.engine)[name](**overrides)
 
     def build_all(self) -> dict[str, Any]:
         return {name: self.build(name) for name in MODELS}

@@ -9,6 +9,7 @@ import dagster as dg
 import polars as pl
 
 from recs_assets.models import MODELS
+from recs_assets.models.registry import candidate_generators as generator_classes
 from recs_assets.models.ranker import LightGBMRanker
 from recs_assets.tracking import EVALUATED, RUN_TAG, STAGE_TAG, log_model_run, log_ranker_run
 from recs_assets.training.ranking_set import fit_generator
@@ -19,6 +20,7 @@ DESCRIPTIONS = {
     "item_knn": "Item-to-item nearest neighbours (cosine): recommends items similar to what the user already liked.",
     "ease": "EASE, a closed-form linear item-to-item model that is strong on sparse shop data.",
     "als": "Matrix factorisation by alternating least squares (implicit ALS): learns hidden taste dimensions.",
+    "spark_als": "Matrix factorisation by alternating least squares on Spark MLlib: learns hidden taste dimensions where the data lives.",
     "bpr": "Matrix factorisation trained to rank liked items above the rest (Bayesian personalised ranking).",
     "session_knn": "Session-based nearest neighbours (V-SKNN): what shoppers whose visit looked like this one went on to look at; needs no account.",
     "gru4rec": "GRU4Rec, a recurrent network (PyTorch) that reads a visit in order and predicts the next item; needs no account.",
@@ -47,16 +49,19 @@ def _fit_metadata(model, run_id: str, version: int) -> dict:
     return metadata
 
 
-def build_candidate_generator(name: str) -> dg.AssetsDefinition:
+def build_candidate_generator(name: str, engine: str = "duckdb") -> dg.AssetsDefinition:
+    """The asset fitting generator `name` with the class the registry chooses for this feature engine."""
+    cls = generator_classes(engine)[name]
     @dg.asset(
         name=GENERATOR_ASSETS[name],
         group_name="models",
         io_manager_key="model_io_manager",
         required_resource_keys={"mlflow", "candidate_models"},
-        description=DESCRIPTIONS[name],
-        kinds={"python", "mlflow"},
+        description=DESCRIPTIONS[cls.name],
+        kinds={"python", "mlflow", *(("spark",) if cls.name.startswith("spark") else ())},
+        tags={"recs/implementation": cls.name},
         # Session models also learn from the visits in order.
-        ins={"training_session_sequences": dg.AssetIn()} if getattr(MODELS[name], "uses_sequences", False) else {},
+        ins={"training_session_sequences": dg.AssetIn()} if getattr(cls, "uses_sequences", False) else {},
     )
     def candidate_generator(
         context: dg.AssetExecutionContext, training_interactions: pl.DataFrame, training_item_features: pl.DataFrame,
@@ -82,7 +87,12 @@ def build_candidate_generator(name: str) -> dg.AssetsDefinition:
     return candidate_generator
 
 
-candidate_generators = [build_candidate_generator(name) for name in MODELS]
+def build_candidate_generators(engine: str = "duckdb") -> list[dg.AssetsDefinition]:
+    """One asset per generator, implemented as the feature engine asks (the resource `candidate_models`
+    must be given the same engine, so the ranker's lessons and the refits fit the same classes)."""
+    return [build_candidate_generator(name, engine) for name in MODELS]
+
+
 
 
 class RankerConfig(dg.Config):

@@ -34,12 +34,16 @@ CANDIDATE_GENERATORS: tuple[type, ...] = (
     TwoTowerRecommender,
 )
 
-# Generators that join only on a given feature engine (settings.ENGINES): ALS on Spark MLlib trains where
-# the data is when it lives on a cluster; on one machine implicit's ALS is many times faster.
-ENGINE_GENERATORS: Mapping[str, tuple[type, ...]] = MappingProxyType({"spark": (SparkALSRecommender,)})
+# Generators whose implementation the feature engine (settings.ENGINES) chooses: generator name -> class.
+# On Spark the `als` generator is Spark MLlib's ALS, which trains where the data is when it lives on a
+# cluster (on one machine implicit's ALS is many times faster, so it stays the default).
+ENGINE_IMPLEMENTATIONS: Mapping[str, Mapping[str, type]] = MappingProxyType(
+    {"spark": MappingProxyType({"als": SparkALSRecommender})}
+)
 
 REGISTRY: Mapping[str, type] = MappingProxyType(
-    {cls.name: cls for cls in (*CANDIDATE_GENERATORS, *(c for g in ENGINE_GENERATORS.values() for c in g), LightGBMRanker)}
+    {cls.name: cls for cls in (*CANDIDATE_GENERATORS, *(c for g in ENGINE_IMPLEMENTATIONS.values() for c in g.values()),
+                               LightGBMRanker)}
 )
 
 # Each model's name -> class, candidate generators only (what most callers iterate over).
@@ -47,9 +51,10 @@ MODELS: Mapping[str, type] = MappingProxyType({cls.name: cls for cls in CANDIDAT
 
 
 def candidate_generators(engine: str = "duckdb") -> Mapping[str, type]:
-    """The generators the pipeline fits on this feature engine: name -> class (MODELS, plus the engine's own)."""
-    extra = ENGINE_GENERATORS.get(engine, ())
-    return MappingProxyType({**MODELS, **{cls.name: cls for cls in extra}})
+    """The generators the pipeline fits on this feature engine: MODELS' names, in order, each with the class
+    that implements it there (the engine's own where it has one)."""
+    own = ENGINE_IMPLEMENTATIONS.get(engine, {})
+    return MappingProxyType({name: own.get(name, cls) for name, cls in MODELS.items()})
 
 
 def model_class(name: object) -> type:

@@ -5,7 +5,8 @@ item from the interaction strengths, as implicit ALS does; training is distribut
 cluster (local mode on one machine). Once trained, the vectors are copied out and the model scores,
 saves (npz, no pickle) and loads exactly like every other matrix-factorisation model here, so
 serving never needs Spark. On one machine implicit is many times faster: this model is a candidate
-generator only when the feature engine is Spark (see models/registry.py `candidate_generators`).
+generator only when the feature engine is Spark, where it implements the `als` generator in place of
+implicit's (see models/registry.py `candidate_generators`).
 """
 
 from __future__ import annotations

@@ -47,10 +47,14 @@ class TestSparkALS(ModelContract):
         return copy.deepcopy(self._fits[key])
 
 
-def test_spark_als_joins_the_generators_only_on_spark():
-    assert "spark_als" not in MODELS and "spark_als" not in candidate_generators("duckdb")
-    assert candidate_generators("spark")["spark_als"] is SparkALSRecommender
-    assert list(candidate_generators("spark"))[: len(MODELS)] == list(MODELS)
+def test_spark_als_implements_the_als_generator_only_on_spark():
+    assert "spark_als" not in MODELS and SparkALSRecommender not in candidate_generators("duckdb").values()
+    assert candidate_generators("duckdb")["als"] is ALSRecommender
+    assert candidate_generators("spark")["als"] is SparkALSRecommender
+    # The same generators in the same order: only the implementation of `als` changes.
+    assert list(candidate_generators("spark")) == list(MODELS)
+    assert {n: c for n, c in candidate_generators("spark").items() if n != "als"} == {
+        n: c for n, c in MODELS.items() if n != "als"}
     # Storage can load it whatever the engine.
     assert REGISTRY["spark_als"] is SparkALSRecommender
 
