@@ -95,6 +95,10 @@ def online_feature_store(context: dg.AssetExecutionContext, events: pl.DataFrame
         summary,
         metadata={
             "as_of": dg.MetadataValue.text(as_of.isoformat()),
+            "note": dg.MetadataValue.text(
+                f"online as of {as_of:%Y-%m-%d %H:%M}: "
+                + ", ".join(f"{view} {rows:,}" for view, rows in summary.select("view", "rows").iter_rows())
+            ),
             "online_store": dg.MetadataValue.path(str(layout.online_store)),
             "offline_store": dg.MetadataValue.path(str(layout.offline_store)),
             **{f"rows_{view}": dg.MetadataValue.int(rows) for view, rows in summary.select("view", "rows").iter_rows()},
