@@ -11,10 +11,16 @@ interactions (strength 1 per rated film), as the published binary-gain protocol 
 
     .venv/bin/python benchmarks/movielens_100k.py --data ../shared/datasets/ml-100k --out /tmp/ml100k_bench
 
-Writes to --out: test.parquet (user_id, item_id), train.parquet (user_id, item_id),
-recommendations_<model>.parquet (user_id, item_id, rank) per model, and results.json (metrics,
-chosen settings, validation scores of every setting tried, machine, runtime), so every figure in
-the printed table can be recomputed with `ms_recommenders_metrics(recommendations, test, 10)`.
+Writes to --out: test.parquet (user_id, item_id), train.parquet (user_id, item_id), one
+recommendations_<row>.parquet (user_id, item_id, rank) for every row printed (each tuned model; each
+generator and the ranker of the whole pipeline on the MS split, `ms_pipeline_<model>`; each model of
+our own protocols, `<protocol>_<model>`, beside that protocol's truth_<protocol>.parquet), and
+results.json (metrics, chosen settings, validation scores of every setting tried, machine, runtime).
+Every figure printed can be recomputed with `ms_recommenders_metrics(recommendations, test, 10)`
+(against truth_<protocol>.parquet for our protocols): the script does so itself, from the files it
+wrote, and fails if one figure differs.
+
+`--only-ms-pipeline` runs the whole pipeline on the MS split alone (no tuning grids, no other protocol).
 """
 
 from __future__ import annotations
@@ -107,13 +113,14 @@ def machine() -> str:
     return describe()
 
 
-def ms_split_pipeline(ml_dir: Path, train: pl.DataFrame, test: pl.DataFrame) -> dict[str, dict]:
+def ms_split_pipeline(ml_dir: Path, train: pl.DataFrame, test: pl.DataFrame) -> tuple[dict[str, pl.DataFrame], dict]:
     """Our whole pipeline, re-ranker included, with default settings, on the MS split itself.
 
     Every rating counts alike (no recency decay), as the binary-gain protocol treats them; the ranker's
-    lessons come from random hold-outs inside the train part.
+    lessons come from random hold-outs inside the train part. Returns each model's top-k lists and the
+    ranker's decision on its held-out lessons (`pipeline_lists`).
     """
-    from recs_assets.evaluation.pipeline import evaluate_pipeline
+    from recs_assets.evaluation.pipeline import pipeline_lists
     from recs_assets.features import DEFAULT_INTERACTION_PARAMS
     from recs_assets.sources import movielens
     from recs_assets.training.splits import Split
@@ -122,7 +129,24 @@ def ms_split_pipeline(ml_dir: Path, train: pl.DataFrame, test: pl.DataFrame) -> 
     side = lambda part: events.join(part.select("_line"), on="_line", how="semi").drop("_line")  # noqa: E731
     split = Split(train=side(train), test=side(test), protocol="random", cutoff=None)
     weights = {**DEFAULT_INTERACTION_PARAMS, "half_life_days": None}
-    return evaluate_pipeline(split, events.drop("_line"), movielens.load_items(ml_dir), movielens.load_users(ml_dir), weights)
+    return pipeline_lists(split, events.drop("_line"), movielens.load_items(ml_dir), movielens.load_users(ml_dir), weights, k=K)
+
+
+def write_and_rescore(out: Path, name: str, recs: pl.DataFrame, truth: pl.DataFrame, rescored: dict[str, dict]) -> dict:
+    """Write one printed row's lists to recommendations_<name>.parquet and score that file, as anyone re-scoring it would.
+
+    The figure printed is the one read back from the file (`ms_recommenders_metrics`); the pipeline's own
+    grading (`evaluate`, all truth users) must agree with it, or the run fails at the end.
+    """
+    from recs_assets.evaluation.metrics import evaluate
+
+    path = out / f"recommendations_{name}.parquet"
+    recs.select("user_id", "item_id", "rank").write_parquet(path)
+    metrics = ms_recommenders_metrics(pl.read_parquet(path), truth, K)
+    direct = evaluate(recs, truth, K)[f"ndcg@{K}"]
+    rescored[name] = {"file": path.name, f"ndcg@{K}": metrics[f"ndcg@{K}"], "graded": direct,
+                      "agrees": abs(metrics[f"ndcg@{K}"] - direct) < 1e-12}
+    return {**metrics, "users_evaluated": metrics["test_users"]}
 
 
 def print_table(label: str, results: dict[str, dict]) -> None:
@@ -132,29 +156,33 @@ def print_table(label: str, results: dict[str, dict]) -> None:
         print(f"{name:<12} {m[f'ndcg@{K}']:>8.4f} {m[f'precision@{K}']:>8.4f} {m[f'recall@{K}']:>8.4f} {m['users_evaluated']:>7}")
 
 
-def our_protocols(ml_dir: Path, steam_dir: Path | None) -> dict[str, dict]:
+def our_protocols(ml_dir: Path, steam_dir: Path | None, out: Path, rescored: dict[str, dict]) -> dict[str, dict]:
     """The same models under the pipeline's own protocols: temporal on MovieLens, random on Steam.
 
     Default hyper-parameters, interaction weights and the re-ranker exactly as `make run` trains them.
     """
-    from recs_assets.evaluation.pipeline import evaluate_pipeline
+    from recs_assets.evaluation.pipeline import pipeline_lists
     from recs_assets.features import DEFAULT_INTERACTION_PARAMS
     from recs_assets.sources import movielens, steam
     from recs_assets.training.splits import make_split
 
-    sources = {"movielens_100k (temporal, last 7 days)": (movielens, ml_dir, "temporal")}
+    sources = {"movielens_100k (temporal, last 7 days)": (movielens, ml_dir, "temporal", "temporal_ml100k")}
     if steam_dir is not None and steam_dir.exists():
-        sources["steam_200k (random 25% per user, seed 42)"] = (steam, steam_dir, "random")
+        sources["steam_200k (random 25% per user, seed 42)"] = (steam, steam_dir, "random", "random_steam200k")
     tables = {}
-    for label, (adapter, folder, protocol) in sources.items():
+    for label, (adapter, folder, protocol, slug) in sources.items():
         started = time.perf_counter()
         events = adapter.load_raw_events(folder).drop("_source", "_line", "_parse_error", "_raw_line").unique(
             subset=["event_id"], keep="first", maintain_order=True
         )
         split = make_split(events, protocol, test_days=7, test_fraction=0.25, seed=42)
-        results = evaluate_pipeline(split, events, adapter.load_items(folder), adapter.load_users(folder), DEFAULT_INTERACTION_PARAMS)
-        tables[label] = results
+        lists, ranker = pipeline_lists(split, events, adapter.load_items(folder), adapter.load_users(folder), DEFAULT_INTERACTION_PARAMS, k=K)
+        truth = split.truth
+        truth.write_parquet(out / f"truth_{slug}.parquet")
+        results = {name: write_and_rescore(out, f"{slug}_{name}", recs, truth, rescored) for name, recs in lists.items()}
+        tables[label] = {**results, "ranker_decision": ranker}
         print_table(f"{label}: our pipeline, default settings ({time.perf_counter() - started:.0f} s)", results)
+        print(ranker_line(ranker))
     return tables
 
 
@@ -166,6 +194,8 @@ def main(argv: list[str] | None = None) -> int:
         "--steam", default=str(Path(__file__).resolve().parents[2] / "shared" / "datasets" / "steam-200k"),
         help="folder holding steam-200k.csv.gz, for the random-protocol table ('' to skip)",
     )
+    parser.add_argument("--only-ms-pipeline", action="store_true",
+                        help="run only the whole pipeline on the MS split (no tuning grids, no other protocol)")
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -189,7 +219,8 @@ def main(argv: list[str] | None = None) -> int:
     valid_users = valid_part.get_column("user_id").unique().sort().to_list()
     test_users = test.get_column("user_id").unique().sort().to_list()
     results: dict[str, dict] = {}
-    for name, (cls, settings) in grids().items():
+    rescored: dict[str, dict] = {}
+    for name, (cls, settings) in ({} if args.only_ms_pipeline else grids()).items():
         t0 = time.perf_counter()
         tried = []
         for params in settings:
@@ -200,8 +231,7 @@ def main(argv: list[str] | None = None) -> int:
         t1 = time.perf_counter()
         recs = fit_and_recommend(cls, best["params"], train, test_users)
         final_seconds = time.perf_counter() - t1
-        recs.select("user_id", "item_id", "rank").write_parquet(out / f"recommendations_{name}.parquet")
-        metrics = ms_recommenders_metrics(recs, test, K)
+        metrics = write_and_rescore(out, name, recs, test, rescored)
         results[name] = {
             "params": best["params"],
             "validation_ndcg@10": best["validation"][f"ndcg@{K}"],
@@ -218,6 +248,60 @@ def main(argv: list[str] | None = None) -> int:
         )
 
     runtime = time.perf_counter() - start
+    if results:
+        print_tuned(results, runtime)
+    started = time.perf_counter()
+    ms_lists, ms_ranker = ms_split_pipeline(Path(args.data), train, test)
+    ms_pipeline = {name: write_and_rescore(out, f"ms_pipeline_{name}", recs, test, rescored) for name, recs in ms_lists.items()}
+    print_table(
+        f"MS split, our whole pipeline with default settings, re-ranker included ({time.perf_counter() - started:.0f} s)",
+        ms_pipeline,
+    )
+    print(ranker_line(ms_ranker))
+    ours = {"ms_split_pipeline_defaults": {**ms_pipeline, "ranker_decision": ms_ranker}}
+    if not args.only_ms_pipeline:
+        ours.update(our_protocols(Path(args.data), Path(args.steam) if args.steam else None, out, rescored))
+    (out / "results.json").write_text(
+        json.dumps(
+            {
+                "protocol": {
+                    "split": "python_stratified_split(filter_by='item', ratio=0.75, seed=42) on u.data in file order",
+                    "validation": "python_stratified_split of train (filter_by='item', ratio=0.75, seed=43)",
+                    "train_rows": train.height,
+                    "test_rows": test.height,
+                    "k": K,
+                },
+                "models": results,
+                "published": {name: dict(zip(("ndcg@10", "precision@10", "recall@10"), v)) for name, v in PUBLISHED.items()},
+                "our_protocols": ours,
+                "rescored_from_files": rescored,
+                "machine": machine(),
+                "runtime_seconds": round(time.perf_counter() - start, 1),
+            },
+            indent=2,
+        )
+    )
+    print(f"wrote {out}/test.parquet, train.parquet, recommendations_<row>.parquet ({len(rescored)} files), results.json")
+    wrong = [name for name, row in rescored.items() if not row["agrees"]]
+    if wrong:
+        print(f"re-scoring the written files does not reproduce the printed figure for: {', '.join(wrong)}", file=sys.stderr)
+        return 1
+    print(f"re-scored every file with ms_recommenders_metrics: all {len(rescored)} printed nDCG@{K} figures reproduced")
+    return 0
+
+
+def ranker_line(decision: dict) -> str:
+    """What the ranker's gate saw on its held-out lessons (inside train), in one line."""
+    v = decision["validation"]
+    if not v:
+        return "ranker: no held-out lessons, no gate"
+    kept = f"keeps {decision['fallback']}'s list" if decision["fallback"] else "serves its own order"
+    return (f"ranker gate on {v['lists']} held-out lesson lists: ranker nDCG@10 {v['ranker_ndcg@10']:.4f} vs best generator "
+            f"{v['best_generator']} {v['best_generator_ndcg@10']:.4f} -> {kept}")
+
+
+def print_tuned(results: dict[str, dict], runtime: float) -> None:
+    """The tuned models beside MS Recommenders' published rows."""
     rows = [(f"{name} (ours)", r["test"][f"ndcg@{K}"], r["test"][f"precision@{K}"], r["test"][f"recall@{K}"]) for name, r in results.items()]
     rows += [(f"{name} (MS Recommenders README)", *vals) for name, vals in PUBLISHED.items()]
     rows.sort(key=lambda row: -row[1])
@@ -233,34 +317,6 @@ def main(argv: list[str] | None = None) -> int:
         f"runtime: {runtime:.1f} s (load, split, tuning and final fits of all models)",
     ]
     print("\n".join(lines))
-    started = time.perf_counter()
-    ms_pipeline = ms_split_pipeline(Path(args.data), train, test)
-    print_table(
-        f"MS split, our whole pipeline with default settings, re-ranker included ({time.perf_counter() - started:.0f} s)",
-        ms_pipeline,
-    )
-    ours = {"ms_split_pipeline_defaults": ms_pipeline, **our_protocols(Path(args.data), Path(args.steam) if args.steam else None)}
-    (out / "results.json").write_text(
-        json.dumps(
-            {
-                "protocol": {
-                    "split": "python_stratified_split(filter_by='item', ratio=0.75, seed=42) on u.data in file order",
-                    "validation": "python_stratified_split of train (filter_by='item', ratio=0.75, seed=43)",
-                    "train_rows": train.height,
-                    "test_rows": test.height,
-                    "k": K,
-                },
-                "models": results,
-                "published": {name: dict(zip(("ndcg@10", "precision@10", "recall@10"), v)) for name, v in PUBLISHED.items()},
-                "our_protocols": ours,
-                "machine": machine(),
-                "runtime_seconds": round(runtime, 1),
-            },
-            indent=2,
-        )
-    )
-    print(f"wrote {out}/test.parquet, train.parquet, recommendations_<model>.parquet, results.json")
-    return 0
 
 
 if __name__ == "__main__":

@@ -49,6 +49,37 @@ def lists_by_model(lists: pl.DataFrame, N: int) -> dict[str, pl.DataFrame]:
     }
 
 
+def pipeline_lists(
+    split,
+    events: pl.DataFrame,
+    items: pl.DataFrame,
+    users: pl.DataFrame,
+    weights: Mapping[str, Any],
+    *,
+    k: int = 10,
+    n_candidates: int = 50,
+    n_windows: int = 2,
+) -> tuple[dict[str, pl.DataFrame], dict[str, Any]]:
+    """Each generator's held-out top-k (default hyper-parameters) and the ranker's top-k over them, outside Dagster.
+
+    The same steps as the `training`, `models` and `evaluation` asset groups, as one function, so
+    benchmarks run our protocols on any source with exactly the code the assets use, and can keep the
+    very rows they grade (user_id, item_id, rank, score) for anyone to re-score. Also returns what the
+    ranker decided on its held-out lessons (`validation`, and `fallback`: the generator whose list it
+    keeps, or None).
+    """
+    known = features_at(split.train, events, items, users, split.cutoff, weights)
+    generators = {name: fit_generator(cls(), known["interactions"], known["item_features"], sequences=known["session_sequences"]) for name, cls in MODELS.items()}
+    lessons, _ = build_ranking_set(
+        split, events, items, users, lambda: {n: cls() for n, cls in MODELS.items()},
+        weights=weights, n_windows=n_windows, n_candidates=n_candidates,
+    )
+    test_users = holdout_truth(split)["user_id"].unique().sort().to_list()
+    ranker = LightGBMRanker().fit(lessons)
+    lists = holdout_lists(generators, ranker, test_users, known, n_candidates=n_candidates, N=k)
+    return lists_by_model(lists, k), {"fallback": ranker.fallback, "validation": ranker.validation, "params": ranker.params()}
+
+
 def evaluate_pipeline(
     split,
     events: pl.DataFrame,
@@ -60,19 +91,7 @@ def evaluate_pipeline(
     n_candidates: int = 50,
     n_windows: int = 2,
 ) -> dict[str, dict[str, float]]:
-    """Held-out metrics at k for every generator (default hyper-parameters) and the ranker over them, outside Dagster.
-
-    The same steps as the `training`, `models` and `evaluation` asset groups, as one function, so
-    benchmarks run our protocols on any source with exactly the code the assets use.
-    """
-
-    known = features_at(split.train, events, items, users, split.cutoff, weights)
-    generators = {name: fit_generator(cls(), known["interactions"], known["item_features"], sequences=known["session_sequences"]) for name, cls in MODELS.items()}
-    lessons, _ = build_ranking_set(
-        split, events, items, users, lambda: {n: cls() for n, cls in MODELS.items()},
-        weights=weights, n_windows=n_windows, n_candidates=n_candidates,
-    )
+    """Held-out metrics at k for every generator (default hyper-parameters) and the ranker over them (`pipeline_lists`)."""
+    lists, _ = pipeline_lists(split, events, items, users, weights, k=k, n_candidates=n_candidates, n_windows=n_windows)
     truth = holdout_truth(split)
-    test_users = truth["user_id"].unique().sort().to_list()
-    lists = holdout_lists(generators, LightGBMRanker().fit(lessons), test_users, known, n_candidates=n_candidates, N=k)
-    return {name: evaluate(recs, truth, k) for name, recs in lists_by_model(lists, k).items()}
+    return {name: evaluate(recs, truth, k) for name, recs in lists.items()}

@@ -125,10 +125,11 @@ def simulated_market():
 @pytest.mark.slow  # fits every model twice on a 10k-user shop (about a minute)
 @pytest.mark.xfail(
     strict=True,
-    reason="open (issue 9 item 6): with two-tower among its inputs the ranker scores 0.0426 against two_tower's "
-    "0.0434; the lesson weeks favour popularity far more than the test week does, so what the ranker learns "
-    "transfers badly (measured: capacity, rescaled scores and candidate depth do not close it). Strict: the "
-    "day it passes, this marker must go.",
+    reason="open (issue 9 item 6): the ranker scores 0.0425 against two_tower's 0.0417 (+1.9%, short of the 5% "
+    "asked); on its held-out lesson lists it leads its best input by about 5%, so its gate keeps its own order, "
+    "but the lesson weeks rank the generators differently from the test week and most of the lead does not "
+    "transfer (early stopping on the lesson lists stopped at 46 trees and lost: 0.0391). Strict: the day it "
+    "passes, this marker must go.",
 )
 def test_the_ranker_beats_its_best_input_on_held_out_data(simulated_market):
     m = simulated_market
@@ -151,7 +152,7 @@ def test_the_ranker_beats_its_best_input_on_held_out_data(simulated_market):
     ranked = rank_for_users(ranker, generators, truth["user_id"].unique().sort().to_list(), known, n_candidates=50, N=10)
     ndcg = evaluate(ranked, truth, 10)["ndcg@10"]
     best = max(inputs.values())
-    assert ndcg > 1.05 * best, f"ranker {ndcg:.4f} vs best input {best:.4f} ({inputs})"
+    assert ndcg > 1.05 * best, f"ranker {ndcg:.4f} vs best input {best:.4f} ({inputs}); gate {ranker.validation}"
 
 
 def test_the_pipeline_evaluation_grades_every_generator_and_the_ranker_on_one_split():
