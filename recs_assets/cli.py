@@ -75,19 +75,62 @@ def recover_killed_runs(instance, home: Path) -> list[str]:
     return recovered
 
 
-def run_everything(settings: Settings, *, quiet: bool = True, job_name: str | None = None):
+# How the run's steps execute. "in_process": one after another in this process; "multiprocess": each step
+# in its own process (at most `max_concurrent` at a time), which frees its memory when it ends but pays
+# the imports (torch, mlflow, ...) again for every step.
+EXECUTORS = ("in_process", "multiprocess")
+
+
+def settings_fields(settings: Settings) -> dict:
+    """The settings as plain values (str, int, float, None): what a reconstructable job can carry."""
+    import dataclasses
+
+    return {f.name: (v.isoformat() if hasattr(v, "isoformat") else str(v) if isinstance(v, Path) else v)
+            for f in dataclasses.fields(settings) for v in [getattr(settings, f.name)]}
+
+
+def settings_from_fields(fields: dict) -> Settings:
+    import dataclasses
+    from datetime import date
+
+    kinds = {f.name: str(f.type) for f in dataclasses.fields(Settings)}
+    values = {}
+    for name, value in fields.items():
+        if value is not None and "Path" in kinds[name]:
+            value = Path(value)
+        elif value is not None and kinds[name].startswith("date"):
+            value = date.fromisoformat(value)
+        values[name] = value
+    return Settings(**values)
+
+
+def job_from_fields(fields: dict, job_name: str):
+    """The named job of the definitions these settings build (Dagster calls this to rebuild the job in
+    each step's process; in-process it is called once)."""
+    from recs_assets.definitions import build_definitions
+
+    return build_definitions(settings_from_fields(fields)).resolve_job_def(job_name)
+
+
+def run_everything(settings: Settings, *, quiet: bool = True, job_name: str | None = None,
+                   asset_selection=None, executor: str = "in_process", max_concurrent: int = 1):
     """Materialise every asset (all partitions in one run) and its checks, holding the home's lock.
 
-    Refuses (HomeBusy) when another run is using the same home. Returns the run result and the names of
-    the assets the run was meant to build.
+    `asset_selection` (asset keys) narrows the run to those assets and their checks. Refuses (HomeBusy)
+    when another run is using the same home. Returns the run result and the names of the assets the run
+    was meant to build.
     """
     from recs_assets.home_lock import HomeLock
 
+    if executor not in EXECUTORS:
+        raise ValueError(f"executor must be one of {', '.join(EXECUTORS)}; got {executor!r}")
     with HomeLock(settings.home):
-        return _run_locked(settings, quiet=quiet, job_name=job_name)
+        return _run_locked(settings, quiet=quiet, job_name=job_name, asset_selection=asset_selection,
+                           executor=executor, max_concurrent=max_concurrent)
 
 
-def _run_locked(settings: Settings, *, quiet: bool, job_name: str | None):
+def _run_locked(settings: Settings, *, quiet: bool, job_name: str | None, asset_selection, executor: str,
+                max_concurrent: int):
     import dagster as dg
 
     from recs_assets.definitions import EVERYTHING_JOB, build_definitions
@@ -110,8 +153,17 @@ def _run_locked(settings: Settings, *, quiet: bool, job_name: str | None):
     run_config = {"loggers": {"console": {"config": {"log_level": "CRITICAL" if quiet else "INFO"}}}}
     if settings.protocol:
         run_config["ops"] = {"train_test_split": {"config": {"protocol": settings.protocol}}}
-    result = job.execute_in_process(instance=instance, tags=tags, run_config=run_config, raise_on_error=False)
-    planned = sorted(key.to_user_string() for key in job.asset_layer.executable_asset_keys)
+    # Through execute_job, not job.execute_in_process: the latter keeps every step's output in memory
+    # for the caller (11 GB at 10M events); here each output lives in the lake and is read back when needed.
+    run_config["execution"] = {"config": {executor: {"max_concurrent": max_concurrent} if executor == "multiprocess" else {}}}
+    recon = dg.build_reconstructable_job(
+        "recs_assets.cli", "job_from_fields", reconstructable_kwargs={"fields": settings_fields(settings),
+                                                                     "job_name": job.name},
+    )
+    keys = list(asset_selection) if asset_selection is not None else None
+    result = dg.execute_job(recon, instance, run_config=run_config, tags=tags, raise_on_error=False,
+                            asset_selection=keys)
+    planned = sorted(key.to_user_string() for key in (keys or job.asset_layer.executable_asset_keys))
     return result, planned
 
 
