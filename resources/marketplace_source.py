@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections import OrderedDict
 from datetime import date, timedelta
-from functools import lru_cache
 from importlib import import_module
 from pathlib import Path
 from types import ModuleType
@@ -24,10 +25,35 @@ _ADAPTERS = {
 }
 
 
-@lru_cache(maxsize=2)
-def _simulation(config: SimulatorConfig) -> SimulatedMarketplace:
-    # raw_events, items and users each ask for the same simulation within one run: build it once.
-    return simulate(config)
+# raw_events, items, users and the ground-truth readers each ask for the same simulation within one run:
+# it is built once and kept (the two newest configurations).
+_SIMULATIONS: OrderedDict[SimulatorConfig, SimulatedMarketplace] = OrderedDict()
+_KEPT_SIMULATIONS = 2
+
+
+def _simulation(config: SimulatorConfig, *, with_events: bool = False) -> SimulatedMarketplace:
+    market = _SIMULATIONS.get(config)
+    if market is None or (with_events and market.events is _TAKEN.get(config)):
+        market = simulate(config)
+    _SIMULATIONS[config] = market
+    _SIMULATIONS.move_to_end(config)
+    while len(_SIMULATIONS) > _KEPT_SIMULATIONS:
+        _SIMULATIONS.popitem(last=False)
+    return market
+
+
+# Configurations whose events were handed to raw_events: the kept marketplace holds an empty frame in
+# their place (the marker), because a run reads its events once and lands them in the lake; keeping them
+# here as well would hold a second copy for the whole run (2.3 GB at 10M events).
+_TAKEN: dict[SimulatorConfig, pl.DataFrame] = {}
+
+
+def _take_events(config: SimulatorConfig) -> pl.DataFrame:
+    market = _simulation(config, with_events=True)
+    events = market.events
+    _TAKEN[config] = events.clear()
+    _SIMULATIONS[config] = dataclasses.replace(market, events=_TAKEN[config])
+    return events
 
 
 class MarketplaceSource(dg.ConfigurableResource):
@@ -95,7 +121,7 @@ class MarketplaceSource(dg.ConfigurableResource):
     def load_raw_events(self) -> pl.DataFrame:
         """Every raw event the source holds, as it came, with provenance columns."""
         if self.kind == "simulator":
-            events = _simulation(self.simulator_config()).events
+            events = _take_events(self.simulator_config())
             return events.with_columns(
                 pl.lit(self.label).alias("_source"),
                 pl.int_range(1, events.height + 1, dtype=pl.Int64).alias("_line"),

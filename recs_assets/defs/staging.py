@@ -140,7 +140,7 @@ def events_reconcile_with_raw(
         expected = None if expected is None else expected + live_events.height
         raw_events = with_live_events(raw_events, live_events)
     r = reconcile(raw_events, events, events_quarantine)
-    passed, description, problems = reconcile_with_source(raw_events, events, events_quarantine, expected)
+    passed, description, problems = reconcile_with_source(raw_events, events, events_quarantine, expected, r)
     return dg.AssetCheckResult(
         passed=passed,
         description=description,

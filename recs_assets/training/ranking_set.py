@@ -188,9 +188,36 @@ def candidate_features(lists: Mapping[str, pl.DataFrame], known: Mapping[str, pl
     )
 
 
-def rank_lists(ranker, lists: Mapping[str, pl.DataFrame], known: Mapping[str, pl.DataFrame], N: int) -> pl.DataFrame:
-    """The ranker's top-N over the generators' lists (user_id, item_id, rank, score)."""
-    return ranker.rank(candidate_features(lists, known), N)
+# Users ranked at a time. The candidate table is users x generators x candidates rows with a few dozen
+# features (50M rows for 100k users and ten generators): built whole, it alone outgrows 8 GB.
+RANK_BLOCK_USERS = 10_000
+
+
+def _user_blocks(user_ids: list[str], block_users: int) -> list[list[str]]:
+    if not isinstance(block_users, int) or isinstance(block_users, bool) or block_users < 1:
+        raise ValueError(f"block_users must be a positive integer, got {block_users!r}")
+    return [user_ids[i : i + block_users] for i in range(0, len(user_ids), block_users)]
+
+
+def rank_lists(ranker, lists: Mapping[str, pl.DataFrame], known: Mapping[str, pl.DataFrame], N: int,
+               *, block_users: int = RANK_BLOCK_USERS) -> pl.DataFrame:
+    """The ranker's top-N over the generators' lists (user_id, item_id, rank, score), `block_users` users at a time.
+
+    A user's ranking reads only that user's candidates, so the blocks' results are exactly the whole's.
+    """
+    users = sorted(set().union(*(frame["user_id"].unique().to_list() for frame in lists.values()))) if lists else []
+    blocks = _user_blocks(users, block_users)
+    if len(blocks) <= 1:
+        return ranker.rank(candidate_features(lists, known), N)
+    block_of = pl.DataFrame({"user_id": users, "_block": np.repeat(np.arange(len(blocks)), [len(b) for b in blocks])},
+                            schema_overrides={"user_id": lists[next(iter(lists))].schema["user_id"]})
+    parts = {name: frame.join(block_of, on="user_id").partition_by("_block", as_dict=True, include_key=False)
+             for name, frame in lists.items()}
+    ranked = []
+    for b in range(len(blocks)):
+        block_lists = {name: by_block.get((b,), lists[name].clear()) for name, by_block in parts.items()}
+        ranked.append(ranker.rank(candidate_features(block_lists, known), N))
+    return pl.concat(ranked, how="vertical")
 
 
 def rank_for_users(
@@ -201,7 +228,14 @@ def rank_for_users(
     *,
     n_candidates: int,
     N: int,
+    block_users: int = RANK_BLOCK_USERS,
 ) -> pl.DataFrame:
-    """The ranker's top-N for these users: candidates from the generators, features at the same cut-off."""
-    lists = {name: recommend_frame(model, user_ids, n_candidates) for name, model in generators.items()}
-    return rank_lists(ranker, lists, known, N)
+    """The ranker's top-N for these users: candidates from the generators, features at the same cut-off.
+
+    Candidates are proposed and ranked `block_users` users at a time, so memory stays flat however many users.
+    """
+    ranked = []
+    for block in _user_blocks(list(user_ids), block_users) or [[]]:
+        lists = {name: recommend_frame(model, block, n_candidates) for name, model in generators.items()}
+        ranked.append(rank_lists(ranker, lists, known, N, block_users=max(block_users, len(block) or 1)))
+    return pl.concat(ranked, how="vertical").sort("user_id", "rank") if len(ranked) > 1 else ranked[0]

@@ -87,9 +87,29 @@ def _as_text(raw: pl.DataFrame) -> pl.DataFrame:
     return raw.select(exprs)
 
 
-def _content(raw: pl.DataFrame) -> pl.Expr:
-    """A row's whole content as it came: two rows are exact duplicates when this is equal."""
-    return pl.struct([c for c in (*EVENTS_SCHEMA, "_raw_line", "_parse_error") if c in raw.columns])
+def _content_columns(raw: pl.DataFrame) -> list[str]:
+    """A row's whole content as it came: two rows are exact duplicates when these are all equal."""
+    return [c for c in (*EVENTS_SCHEMA, "_raw_line", "_parse_error") if c in raw.columns]
+
+
+def first_copies(raw: pl.DataFrame) -> pl.Series:
+    """True for each row that is the first with its exact content (False for its later exact copies).
+
+    Exact, and small in memory: rows are hashed first (8 bytes a row), and only the rows whose hash is
+    shared are compared value by value. Comparing every row as a struct of all its columns, as the
+    obvious one-liner does, costs about five times the frame (1.1 GB per 3M events).
+    """
+    columns = _content_columns(raw)
+    if not raw.height:
+        return pl.Series("first_copy", [], dtype=pl.Boolean)
+    shared = raw.select(columns).hash_rows(seed=0).is_duplicated()
+    first = pl.Series("first_copy", [True] * raw.height, dtype=pl.Boolean)
+    rows = shared.arg_true()
+    if rows.len():
+        candidates = raw.select(columns)[rows]
+        # Order is kept, so "first" among the candidates is the first in the batch.
+        first = first.scatter(rows, candidates.select(pl.struct(columns).is_first_distinct()).to_series())
+    return first
 
 
 def key_anonymous_shoppers(events: pl.DataFrame) -> pl.DataFrame:
@@ -122,10 +142,9 @@ def split_events(raw: pl.DataFrame, schema: pa.DataFrameSchema) -> EventsSplit:
     """
     typed, cast_errors = cast_to_contract(raw, EVENTS_SCHEMA)
     typed = key_anonymous_shoppers(typed)
-    content = _content(raw)
     event_id = typed["event_id"]
     parse_error = raw["_parse_error"] if "_parse_error" in raw.columns else pl.repeat(None, raw.height, dtype=pl.String, eager=True)
-    duplicate = raw.select(~content.is_first_distinct()).to_series()
+    duplicate = ~first_copies(raw)
     # An exact duplicate shares its id with an earlier copy, so only non-duplicates can conflict.
     id_conflict = event_id.is_not_null() & ~event_id.is_first_distinct() & ~duplicate
     # An unparseable line has no values to judge: its parse error is the whole story.
@@ -181,7 +200,7 @@ class Reconciliation:
 
 def reconcile(raw: pl.DataFrame, clean: pl.DataFrame, quarantine: pl.DataFrame) -> Reconciliation:
     """Account for every raw row, counting exact duplicates independently of `split_events`."""
-    distinct = raw.select(_content(raw)).n_unique() if raw.height else 0
+    distinct = int(first_copies(raw).sum())
     landed = pl.concat([clean.select("event_id"), quarantine.select("event_id")])["event_id"]
     raw_ids = raw.select(pl.col("event_id").cast(pl.String)).drop_nulls().unique()
     lost = raw_ids.filter(~pl.col("event_id").is_in(landed.implode()))

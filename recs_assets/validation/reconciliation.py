@@ -14,7 +14,7 @@ import re
 
 import polars as pl
 
-from recs_assets.validation.quarantine import reconcile
+from recs_assets.validation.quarantine import Reconciliation, reconcile
 
 _LINE_PREFIX = re.compile(r"^line (\d+):")
 _MAX_LISTED = 5
@@ -34,15 +34,17 @@ def source_lines_per_row(raw: pl.DataFrame) -> pl.Series:
 
 
 def reconcile_with_source(
-    raw: pl.DataFrame, clean: pl.DataFrame, quarantine: pl.DataFrame, source_records: int | None
+    raw: pl.DataFrame, clean: pl.DataFrame, quarantine: pl.DataFrame, source_records: int | None,
+    reconciliation: Reconciliation | None = None,
 ) -> tuple[bool, str, list[str]]:
     """Every raw row has a home, and the raw rows cover exactly the records the source holds.
 
     `source_records` is the source's independent count (see `MarketplaceSource.expected_raw_rows`),
     None when there is none (a simulated source): then only the row balance and event ids are checked.
-    Returns (passed, a one-paragraph description, the problems found, one line each).
+    Returns (passed, a one-paragraph description, the problems found, one line each). `reconciliation`:
+    `reconcile(raw, clean, quarantine)` when the caller has it already (at 10M events it takes seconds).
     """
-    r = reconcile(raw, clean, quarantine)
+    r = reconciliation if reconciliation is not None else reconcile(raw, clean, quarantine)
     problems: list[str] = []
     gap = r.raw_rows - (r.clean_rows + r.quarantined_rows + r.duplicate_rows)
     if gap:

@@ -177,3 +177,27 @@ def test_item_features_without_a_cut_off_count_only_the_visible_past():
                .group_by("item_id").agg(pl.col("user_id").n_unique().alias("expected")))
     joined = counted.join(visible, on="item_id", how="full", coalesce=True).fill_null(0)
     assert joined.height > 0 and (joined["n_users"] == joined["expected"]).all()
+
+
+def test_ranking_a_few_users_at_a_time_gives_exactly_the_lists_of_ranking_them_all_at_once():
+    m = simulate(SimulatorConfig(n_users=300, n_items=150, n_days=24, seed=3))
+    split = make_split(m.events, "temporal", test_days=7)
+    lessons, _ = build_ranking_set(
+        split, m.events, m.items, m.users, lambda: {"popularity": PopularityRecommender(), "item_knn": ItemKNNRecommender()},
+        weights=DEFAULT_INTERACTION_PARAMS, n_windows=1,
+    )
+    known = features_at(split.train, m.events, m.items, m.users, split.cutoff, DEFAULT_INTERACTION_PARAMS)
+    generators = {"popularity": PopularityRecommender().fit(known["interactions"]),
+                  "item_knn": ItemKNNRecommender().fit(known["interactions"])}
+    ranker = LightGBMRanker().fit(lessons)
+    users = known["interactions"]["user_id"].unique().shuffle(seed=1).to_list()
+    whole = rank_for_users(ranker, generators, users, known, n_candidates=20, N=10, block_users=len(users))
+    blocked = rank_for_users(ranker, generators, users, known, n_candidates=20, N=10, block_users=7)
+    assert whole["user_id"].n_unique() == len(users) > 7
+    assert blocked.equals(whole)
+    from recs_assets.training.ranking_set import rank_lists
+
+    lists = {name: recommend_frame(model, users, 20) for name, model in generators.items()}
+    assert rank_lists(ranker, lists, known, 10, block_users=13).equals(rank_lists(ranker, lists, known, 10, block_users=10_000))
+    with pytest.raises(ValueError, match="block_users must be a positive integer, got 0"):
+        rank_for_users(ranker, generators, users, known, n_candidates=20, N=10, block_users=0)

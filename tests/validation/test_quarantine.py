@@ -6,7 +6,7 @@ import polars as pl
 import pytest
 
 from recs_assets.contract import ANONYMOUS_USER_PREFIX, EVENTS_SCHEMA, RAW_PROVENANCE_SCHEMA
-from recs_assets.validation.quarantine import invalid_share, key_anonymous_shoppers, reconcile, split_events
+from recs_assets.validation.quarantine import first_copies, invalid_share, key_anonymous_shoppers, reconcile, split_events
 from recs_assets.validation.schemas import events_schema
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
@@ -91,6 +91,24 @@ def test_exact_duplicates_are_counted_not_quarantined():
     raw = pl.concat([raw, raw.head(1), raw.head(1)])
     split = split_events(raw, schema())
     assert (split.clean.height, split.quarantine.height, split.duplicates) == (2, 0, 2)
+
+
+def test_first_copies_marks_later_exact_copies_including_rows_with_nulls():
+    raw = raw_batch({}, {"query": None, "price": None}, {})
+    raw = pl.concat([raw, raw[1], raw[0], raw[1]])
+    assert first_copies(raw).to_list() == [True, True, True, False, False, False]
+    assert first_copies(raw.head(0)).to_list() == []
+
+
+def test_rows_whose_hashes_collide_are_still_compared_value_by_value(monkeypatch):
+    # Every row gets the same hash: trusting it would drop all but the first row as duplicates.
+    monkeypatch.setattr(pl.DataFrame, "hash_rows", lambda self, seed=0: pl.Series([7] * self.height, dtype=pl.UInt64))
+    raw = raw_batch({}, {"item_id": "i2"}, {"user_id": "u2"})
+    raw = pl.concat([raw, raw[2]])
+    assert first_copies(raw).to_list() == [True, True, True, False]
+    split = split_events(raw, schema())
+    assert (split.clean.height, split.duplicates) == (3, 1)
+    assert reconcile(raw, split.clean, split.quarantine).balanced
 
 
 def test_a_reused_event_id_with_other_content_keeps_the_first_and_quarantines_the_rest():
