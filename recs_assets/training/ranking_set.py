@@ -82,6 +82,35 @@ def sample_users(truth: pl.DataFrame, max_users: int | None, seed: int) -> list[
     return sorted(rng.choice(np.asarray(users, dtype=object), size=max_users, replace=False).tolist())
 
 
+def fitting_sample(known: Mapping[str, pl.DataFrame], chosen: list[str], max_fit_users: int | None,
+                   seed: int) -> Mapping[str, pl.DataFrame]:
+    """`known` with its interactions and visits cut to the lesson users plus a seeded sample of the others,
+    `max_fit_users` users in all (unchanged when there are no more users than that, or no cap).
+
+    Why: each label window refits every generator, and at 100k users those fits are most of the lessons'
+    cost. The lessons teach the ranker how the generators' proposals relate to what a user does next; the
+    generators need every lesson user's history for that, and enough other users to learn the items, not
+    all of them. Features stay measured on everyone, as at serving time.
+    """
+    if max_fit_users is None:
+        return known
+    if not isinstance(max_fit_users, int) or isinstance(max_fit_users, bool) or max_fit_users < 1:
+        raise ValueError(f"max_fit_users must be a positive integer or None, got {max_fit_users!r}")
+    everyone = known["interactions"]["user_id"].unique().sort()
+    if everyone.len() <= max_fit_users:
+        return known
+    lesson = set(chosen)
+    others = [u for u in everyone.to_list() if u not in lesson]
+    room = max(0, max_fit_users - len(lesson))
+    picked = np.random.default_rng(seed).choice(np.asarray(others, dtype=object), size=min(room, len(others)), replace=False)
+    keep = pl.Series("user_id", [*lesson, *picked.tolist()], dtype=everyone.dtype).implode()
+    sampled = dict(known)
+    for name in ("interactions", "session_sequences"):
+        if name in sampled and "user_id" in sampled[name].columns:
+            sampled[name] = sampled[name].filter(pl.col("user_id").is_in(keep))
+    return sampled
+
+
 def _label_windows(split: Split, label_days: float, label_fraction: float, n_windows: int, seed: int) -> list[Split]:
     """The inner splits lessons are drawn from, shaped like the evaluation protocol.
 
@@ -130,12 +159,15 @@ def build_ranking_set(
     n_windows: int = 2,
     n_candidates: int = 50,
     max_users: int | None = 5_000,
+    max_fit_users: int | None = None,
     seed: int = 42,
 ) -> tuple[pl.DataFrame, dict[str, Any]]:
     """Labelled candidate pairs for training the re-ranker, and a description for metadata.
 
     Lessons come from `n_windows` label windows (each with generators refitted on what came before
     it): more lessons, and lessons from more than one moment, make a ranker that generalises.
+    `max_users` users get lessons per window; with `max_fit_users`, each window's generators are fitted
+    on those users plus a seeded sample of the others, that many in all (see `fitting_sample`).
     """
     frames, described = [], {"windows": []}
     windows = _label_windows(split, label_days, label_fraction, n_windows, seed)
@@ -147,12 +179,13 @@ def build_ranking_set(
     for number, inner in enumerate(windows):
         truth = inner.truth
         known = features_at(inner.train, all_events, items, users, inner.cutoff, weights)
+        chosen = sample_users(truth, max_users, seed + number)
+        fit_on = fitting_sample(known, chosen, max_fit_users, seed + number)
         generators = {
-            name: fit_generator(model, known["interactions"], known["item_features"], listed_until=_window_end(inner),
-                                sequences=known["session_sequences"])
+            name: fit_generator(model, fit_on["interactions"], known["item_features"], listed_until=_window_end(inner),
+                                sequences=fit_on["session_sequences"])
             for name, model in make_generators().items()
         }
-        chosen = sample_users(truth, max_users, seed + number)
         lists = {name: recommend_frame(model, chosen, n_candidates) for name, model in generators.items()}
         features = candidate_features(lists, known)
         labelled = attach_labels(features, truth).with_columns(pl.lit(number, dtype=pl.Int32).alias("window"))

@@ -201,3 +201,23 @@ def test_ranking_a_few_users_at_a_time_gives_exactly_the_lists_of_ranking_them_a
     assert rank_lists(ranker, lists, known, 10, block_users=13).equals(rank_lists(ranker, lists, known, 10, block_users=10_000))
     with pytest.raises(ValueError, match="block_users must be a positive integer, got 0"):
         rank_for_users(ranker, generators, users, known, n_candidates=20, N=10, block_users=0)
+
+
+def test_the_fitting_sample_keeps_every_lesson_user_and_tops_up_with_others_to_the_cap():
+    from recs_assets.training.ranking_set import fitting_sample
+
+    interactions = pl.DataFrame({"user_id": [f"u{i}" for i in range(20) for _ in range(2)],
+                                 "item_id": [f"i{j}" for i in range(20) for j in (i, i + 1)], "strength": [1.0] * 40})
+    sequences = pl.DataFrame({"user_id": ["u0", "u19", "anonymous:s1"], "item_ids": [["i0"], ["i19"], ["i3"]]})
+    known = {"interactions": interactions, "session_sequences": sequences, "item_features": pl.DataFrame({"item_id": ["i0"]})}
+    lesson = ["u3", "u7", "u19"]
+    sample = fitting_sample(known, lesson, 8, seed=1)
+    kept = set(sample["interactions"]["user_id"].to_list())
+    assert len(kept) == 8 and set(lesson) <= kept
+    assert sample["interactions"].height == 16  # every kept user keeps all of their interactions
+    assert set(sample["session_sequences"]["user_id"].to_list()) == {"u19", "u0"} & kept | {"u19"}
+    assert sample["item_features"] is known["item_features"]
+    assert fitting_sample(known, lesson, 8, seed=1)["interactions"].equals(sample["interactions"])
+    assert fitting_sample(known, lesson, 20, seed=1) is known and fitting_sample(known, lesson, None, seed=1) is known
+    with pytest.raises(ValueError, match="max_fit_users must be a positive integer or None, got 0"):
+        fitting_sample(known, lesson, 0, seed=1)

@@ -364,3 +364,21 @@ def test_a_split_round_trips_through_its_warehouse_table():
     # Tables written before the reason was stored still read back.
     old = split_from_frame(split_to_frame(split).drop("protocol_reason"))
     assert old.reason == "" and old.train.equals(split.train)
+
+
+def test_graded_users_are_every_test_user_or_a_seeded_sorted_sample_and_the_split_narrows_to_them():
+    from recs_assets.training.splits import graded_users
+
+    events = simulate(SimulatorConfig(n_users=300, n_items=100, n_days=20, seed=4)).events
+    split = make_split(events, "temporal", test_days=5)
+    everyone = split.truth["user_id"].unique().sort().to_list()
+    assert graded_users(split, None, 1) == everyone == graded_users(split, len(everyone), 1)
+    sample = graded_users(split, 40, 1)
+    assert len(sample) == 40 and sample == sorted(sample) and set(sample) <= set(everyone)
+    assert graded_users(split, 40, 1) == sample != graded_users(split, 40, 2)
+    narrowed = split.with_test_users(sample)
+    assert narrowed.train.equals(split.train) and narrowed.history_users.equals(split.history_users)
+    assert set(narrowed.truth["user_id"].to_list()) == set(sample)
+    assert narrowed.truth.equals(split.truth.filter(pl.col("user_id").is_in(sample)))
+    with pytest.raises(ValueError, match="max_users must be a positive integer or None, got 0"):
+        graded_users(split, 0, 1)
