@@ -103,6 +103,22 @@ class RankerConfig(dg.Config):
     num_leaves: int | None = None
     min_child_samples: int | None = None
     seed: int | None = None
+    # The gate: this share of lesson lists is held out, and the ranker keeps its best generator's order
+    # when it cannot beat it there (gate False: always its own order; 0: no held-out lists, no gate).
+    validation_fraction: float | None = None
+    gate: bool | None = None
+    early_stopping_rounds: int | None = None
+
+
+def gate_outcome(ranker: LightGBMRanker) -> str:
+    """One line on what the ranker's gate decided, for the UI and the MLflow version."""
+    v = ranker.validation
+    if not v or v.get("best_generator") is None:
+        return "no gate: no held-out lesson lists"
+    figures = f"ranker {v['ranker_ndcg@10']:.4f} vs {v['best_generator']} {v['best_generator_ndcg@10']:.4f} nDCG@10 on held-out lesson lists"
+    if ranker.fallback is not None:
+        return f"fell back to {ranker.fallback}'s order: {figures}"
+    return f"keeps its own order: {figures}"
 
 
 @dg.asset(
@@ -123,15 +139,19 @@ def ranker_model(context: dg.AssetExecutionContext, config: RankerConfig, rankin
         why = "not trained: no lesson has a positive candidate (too little behaviour before the cut-off)"
         return dg.Output(None, metadata={"trained": dg.MetadataValue.bool(False), "note": dg.MetadataValue.text(why)})
     ranker = LightGBMRanker(**settings).fit(ranking_training_set)
+    gate = gate_outcome(ranker)
     run_id, version = log_ranker_run(
-        context.resources.mlflow, RANKER_ASSET, ranker, {"fit_seconds": ranker.fit_seconds},
-        {"n_candidates": context.resources.candidate_models.n_candidates}, version_tags=graded_version_tags(context),
+        context.resources.mlflow, RANKER_ASSET, ranker,
+        {"fit_seconds": ranker.fit_seconds, **{f"gate_{k}": v for k, v in ranker.validation.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}},
+        {"n_candidates": context.resources.candidate_models.n_candidates},
+        version_tags={**graded_version_tags(context), "gate": gate},
     )
     return dg.Output(
         ranker,
         metadata={
             **_fit_metadata(ranker, run_id, version),
             "trained": dg.MetadataValue.bool(True),
+            "gate": dg.MetadataValue.text(gate),
             "feature_importance": dg.MetadataValue.json(dict(list(ranker.importance().items())[:15])),
         },
     )
