@@ -43,6 +43,9 @@ class BPRParams(dg.Config):
     regularization: float | None = None
     iterations: int | None = None
     seed: int | None = None
+    # 1 (the default) keeps fits reproducible; more threads update shared factors without locks (Hogwild):
+    # faster on a big shop (BPR is most of a 10M-event run), but two fits then differ slightly.
+    num_threads: int | None = None
 
 
 class ContentParams(dg.Config):
