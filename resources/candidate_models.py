@@ -79,6 +79,7 @@ class SessionKNNParams(dg.Config):
     decay: str | None = None
     max_history: int | None = None
     shrinkage: float | None = None
+    sample_size: int | None = None  # recent past visits per item a visit is compared with
 
 
 class GRU4RecParams(dg.Config):

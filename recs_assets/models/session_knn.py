@@ -32,15 +32,22 @@ class SessionKNNRecommender(SequenceRecommender):
     score(item) = sum of the similarities of the `k` nearest past visits that hold it.
 
     A known user's own past visits are never their neighbours: they would only point back to items the
-    user has already had. Every past visit is compared (no sampling of recent ones): the sparse product
-    only touches visits sharing an item, so the cost follows co-occurrence, not the number of visits.
+    user has already had. A visit is compared with the `sample_size` most recent past visits of each of
+    its items (Jannach and Ludewig's "sample" of recent sessions; None: every past visit). Without it
+    the cost of one visit grows with how many past visits hold its items, so a shop ten times larger
+    costs a hundred times more to score. On the simulator (games, last 7 days held out) it changed
+    nothing but the cost: at 30k users nDCG@10 0.0523 (all visits) / 0.0521 (1000) / 0.0525 (500),
+    MRR@20 0.0720 / 0.0720 / 0.0720, and 1.94 / 1.08 / 0.74 ms a user (0.66 / 0.56 / 0.53 at 10k).
     `similar_items` is cosine over visits ("looked at in the same visit"), with `shrinkage` as in item-kNN.
     """
 
     name = "session_knn"
 
-    def __init__(self, k: int = 100, decay: str = "linear", max_history: int = 10, shrinkage: float = 10.0) -> None:
+    def __init__(self, k: int = 100, decay: str = "linear", max_history: int = 10, shrinkage: float = 10.0,
+                 sample_size: int | None = 500) -> None:
         k = positive_int(k, "k (neighbour visits)")
+        if sample_size is not None:
+            sample_size = positive_int(sample_size, "sample_size (recent visits per item, or None)")
         if decay not in _DECAYS:
             raise ValueError(f"decay must be one of {', '.join(_DECAYS)}; got {decay!r}")
         shrinkage = non_negative(shrinkage, "shrinkage")
@@ -48,6 +55,7 @@ class SessionKNNRecommender(SequenceRecommender):
         self.k = k
         self.decay = decay
         self.shrinkage = shrinkage
+        self.sample_size = sample_size
         self._sessions: sp.csr_matrix | None = None  # past visits x items, binary
         self._items_sessions: sp.csr_matrix | None = None  # its transpose, for the neighbour search
         self._session_owner: np.ndarray | None = None  # user index per visit, -1 when unknown
@@ -64,7 +72,7 @@ class SessionKNNRecommender(SequenceRecommender):
 
     def _set_sessions(self, sessions: sp.csr_matrix, owners: np.ndarray) -> None:
         self._sessions = sessions
-        self._items_sessions = sessions.T.tocsr()
+        self._items_sessions = recent_per_row(sessions.T.tocsr(), self.sample_size)
         self._session_owner = owners.astype(np.int64)
         self._session_norm = np.sqrt(np.diff(sessions.indptr)).astype(np.float64)
 
@@ -114,3 +122,18 @@ class SessionKNNRecommender(SequenceRecommender):
         self._similarity = sp.csr_matrix(
             (state["similarity.data"], state["similarity.indices"], state["similarity.indptr"]), shape=(n, n)
         )
+
+
+def recent_per_row(matrix: sp.csr_matrix, keep: int | None) -> sp.csr_matrix:
+    """Per row, only the `keep` entries with the largest column indices (visits are numbered in time
+    order, so: each item's most recent visits); None keeps everything."""
+    matrix = sp.csr_matrix(matrix)
+    matrix.sort_indices()
+    counts = np.diff(matrix.indptr)
+    if keep is None or counts.max(initial=0) <= keep:
+        return matrix
+    # Position of each entry from the end of its row: 0 = the newest visit.
+    from_end = np.repeat(matrix.indptr[1:], counts) - 1 - np.arange(matrix.nnz)
+    kept = from_end < keep
+    rows = np.repeat(np.arange(matrix.shape[0]), counts)[kept]
+    return sp.csr_matrix((matrix.data[kept], (rows, matrix.indices[kept])), shape=matrix.shape)

@@ -132,3 +132,28 @@ def test_bad_hyper_parameters_name_themselves() -> None:
         GRU4RecRecommender(categories=1)
     with pytest.raises(ValueError, match="factors"):
         GRU4RecRecommender(factors=0)
+
+
+def test_recent_per_row_keeps_each_rows_entries_with_the_largest_columns():
+    import scipy.sparse as sp
+
+    from recs_assets.models.session_knn import recent_per_row
+
+    m = sp.csr_matrix(np.array([[1, 0, 2, 3, 4], [0, 5, 0, 0, 0], [0, 0, 0, 0, 0], [6, 7, 0, 0, 8]], dtype=float))
+    assert recent_per_row(m, 2).toarray().tolist() == [[0, 0, 0, 3, 4], [0, 5, 0, 0, 0], [0, 0, 0, 0, 0], [0, 7, 0, 0, 8]]
+    assert recent_per_row(m, 3).toarray().tolist() == [[0, 0, 2, 3, 4], [0, 5, 0, 0, 0], [0, 0, 0, 0, 0], [6, 7, 0, 0, 8]]
+    assert recent_per_row(m, None).toarray().tolist() == m.toarray().tolist() == recent_per_row(m, 4).toarray().tolist()
+
+
+def test_a_visit_is_compared_only_with_the_most_recent_past_visits_of_its_items():
+    # A -> B long ago (ten visits), then A -> C in the ten most recent: with a sample of the ten newest
+    # visits per item, the old habit is out of reach (B scores 0); comparing every visit, B and C tie.
+    history = visits((["A", "B"], 10), (["A", "C"], 10))
+    recent = SessionKNNRecommender(k=50, sample_size=10).fit(interactions_of(history), sequences=history)
+    ids, scores = recent.recommend_for_sequence([["A"]], 2)
+    assert ids[0].tolist() == ["C", "B"] and scores[0, 0] > 0 and scores[0, 1] == 0
+    everything = SessionKNNRecommender(k=50, sample_size=None).fit(interactions_of(history), sequences=history)
+    ids, scores = everything.recommend_for_sequence([["A"]], 2)
+    assert set(ids[0]) == {"B", "C"} and scores[0, 0] == scores[0, 1] > 0
+    with pytest.raises(ValueError, match="sample_size"):
+        SessionKNNRecommender(sample_size=0)
