@@ -97,13 +97,14 @@ def _parquet_source(lake: Path, name: str, partitioned: bool) -> str:
     return f"read_parquet([{', '.join(_sql_text(f) for f in files)}], {options})"
 
 
-def read_table(lake: Path, name: str, partition_keys: list[str] | None = None) -> pl.DataFrame:
-    """Read an asset back from the lake (all of the given partitions, in order)."""
+def read_table(lake: Path, name: str, partition_keys: list[str] | None = None,
+               columns: list[str] | None = None) -> pl.DataFrame:
+    """Read an asset back from the lake (all of the given partitions, in order; only `columns` when given)."""
     if partition_keys is None:
         path = table_path(lake, name)
         if not path.exists():
             raise FileNotFoundError(f"{name} has not been materialised yet (no {path})")
-        return pl.read_parquet(path)
+        return pl.read_parquet(path, columns=columns)
     paths = [table_path(lake, name, key) for key in partition_keys]
     missing = [key for key, path in zip(partition_keys, paths) if not path.exists()]
     if missing:
@@ -111,4 +112,4 @@ def read_table(lake: Path, name: str, partition_keys: list[str] | None = None) -
         raise FileNotFoundError(f"{name}: {len(missing)} partition(s) not materialised yet: {shown}")
     if not paths:
         raise ValueError(f"{name}: no partitions requested")
-    return pl.concat([pl.read_parquet(p) for p in paths], how="vertical_relaxed")
+    return pl.concat([pl.read_parquet(p, columns=columns) for p in paths], how="vertical_relaxed")

@@ -60,6 +60,8 @@ class LakeIOManager(dg.ConfigurableIOManager):
         )
 
     def load_input(self, context: dg.InputContext) -> pl.DataFrame:
+        """The asset's table; only the columns an input names (`AssetIn(metadata={"columns": [...]})`)."""
         name = self._name(context.asset_key)
         keys = list(context.asset_partition_keys) if context.has_asset_partitions else None
-        return read_table(self.lake, name, keys)
+        columns = (context.definition_metadata or {}).get("columns")
+        return read_table(self.lake, name, keys, list(columns) if columns is not None else None)

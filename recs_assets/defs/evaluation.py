@@ -49,7 +49,7 @@ from recs_assets.tracking import (
     registered_run_id,
 )
 from recs_assets.training.refit import refit_champion
-from recs_assets.training.splits import NO_PROTOCOL, graded_users, split_from_frame
+from recs_assets.training.splits import NO_PROTOCOL, graded_users, split_from_frame, split_protocol
 from resources.candidate_models import CandidateModels
 
 MODEL_ASSETS = [*GENERATOR_ASSETS.values(), RANKER_ASSET]
@@ -457,7 +457,8 @@ def _refit_tags(context: dg.AssetExecutionContext, champion: dict, evaluated_run
             description="Which registered version the API serves, and which graded version it was refitted from.",
         ),
     },
-    ins={"ranker_model": dg.AssetIn(RANKER_ASSET)},
+    # Only the split's protocol: the whole table is every event again (1.7 GB at 10M events).
+    ins={"ranker_model": dg.AssetIn(RANKER_ASSET), "train_test_split": dg.AssetIn(metadata={"columns": ["protocol"]})},
     required_resource_keys={"home", "mlflow", "candidate_models", "interaction_weights"},
     can_subset=False,
 )
@@ -496,7 +497,7 @@ def champion_refit(
         champion["champion"], models.build_all, lambda: LightGBMRanker(**ranker_params),
         {"interactions": user_item_interactions, "item_features": item_features, "session_sequences": session_sequences},
         events, items, users,
-        protocol=split_from_frame(train_test_split).protocol, weights=context.resources.interaction_weights.params(),
+        protocol=split_protocol(train_test_split), weights=context.resources.interaction_weights.params(),
         n_candidates=models.n_candidates, lesson_options=config.model_dump(), only=served,
     )
     tags = _refit_tags(context, champion, registered_run_id(home, champion["registered_model"], champion["version"]))

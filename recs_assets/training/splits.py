@@ -161,11 +161,16 @@ def split_to_frame(split: Split) -> pl.DataFrame:
     )
 
 
-def split_from_frame(frame: pl.DataFrame) -> Split:
-    """The inverse of `split_to_frame` (tables written before the reason was stored read back with reason "")."""
+def split_protocol(frame: pl.DataFrame) -> str:
+    """The protocol a split table was made with (it needs only the table's `protocol` column)."""
     if frame.height == 0:
         raise ValueError("the split table is empty")
-    protocol = frame["protocol"][0]
+    return frame["protocol"][0]
+
+
+def split_from_frame(frame: pl.DataFrame) -> Split:
+    """The inverse of `split_to_frame` (tables written before the reason was stored read back with reason "")."""
+    protocol = split_protocol(frame)
     cutoff = frame["cutoff_at"][0]
     reason = frame["protocol_reason"][0] if "protocol_reason" in frame.columns else ""
     side = pl.col("split")
