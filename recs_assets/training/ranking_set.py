@@ -177,6 +177,8 @@ def build_ranking_set(
             "learn from: use more data, or fewer or shorter label windows (ranking_training_set config)"
         )
     for number, inner in enumerate(windows):
+        # The last window's fits and features go before this window's are made, not after.
+        generators = known = fit_on = lists = features = None
         truth = inner.truth
         known = features_at(inner.train, all_events, items, users, inner.cutoff, weights)
         chosen = sample_users(truth, max_users, seed + number)

@@ -76,22 +76,27 @@ def refit_champion(
             raise ValueError("the re-ranker's pipeline needs every generator refitted, not only " + ", ".join(only))
         if champion != RANKER and champion not in only:
             raise ValueError(f"`only` must include the champion {champion!r}")
-    refitted = {
-        name: fit_generator(model, known_now["interactions"], known_now["item_features"],
-                            sequences=known_now.get("session_sequences"))
-        for name, model in generators.items()
-        if only is None or name in only
-    }
+    def refit_generators() -> dict[str, Any]:
+        return {
+            name: fit_generator(model, known_now["interactions"], known_now["item_features"],
+                                sequences=known_now.get("session_sequences"))
+            for name, model in generators.items()
+            if only is None or name in only
+        }
+
     if champion != RANKER:
-        return Refit(champion, refitted, None, note=f"{champion} refitted on all data; no re-ranker in the champion's pipeline")
+        return Refit(champion, refit_generators(), None, note=f"{champion} refitted on all data; no re-ranker in the champion's pipeline")
+    # The ranker first, the generators it will serve over after: the lessons' own generator fits are
+    # released window by window, and never held beside the refitted ones (at 10M events, GBs).
     try:
         lessons, described = build_ranking_set(
             everything_as_training(events, protocol), events, items, users, make_generators,
             weights=weights, n_candidates=n_candidates, **dict(lesson_options or {}),
         )
     except ValueError as error:
-        return Refit(champion, refitted, None, note=f"the re-ranker could not be refitted: {error}")
+        return Refit(champion, refit_generators(), None, note=f"the re-ranker could not be refitted: {error}")
     if lessons.height == 0 or int(lessons["label"].sum()) == 0:
-        return Refit(champion, refitted, None, described, "the re-ranker could not be refitted: no lesson has a positive")
+        return Refit(champion, refit_generators(), None, described, "the re-ranker could not be refitted: no lesson has a positive")
     ranker = make_ranker().fit(lessons)
-    return Refit(champion, refitted, ranker, described, "generators and re-ranker refitted on all data")
+    del lessons
+    return Refit(champion, refit_generators(), ranker, described, "generators and re-ranker refitted on all data")
