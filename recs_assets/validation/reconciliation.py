@@ -40,7 +40,8 @@ def reconcile_with_source(
     """Every raw row has a home, and the raw rows cover exactly the records the source holds.
 
     `source_records` is the source's independent count (see `MarketplaceSource.expected_raw_rows`),
-    None when there is none (a simulated source): then only the row balance and event ids are checked.
+    None when there is none (the simulator; an adapter that does not count its records): then only the
+    row balance and event ids are checked.
     Returns (passed, a one-paragraph description, the problems found, one line each). `reconciliation`:
     `reconcile(raw, clean, quarantine)` when the caller has it already (at 10M events it takes seconds).
     """
@@ -64,7 +65,7 @@ def reconcile_with_source(
         f"+ duplicates {r.duplicate_rows:,}"
     )
     if source_records is None:
-        source_text = "no independent count of the source's records (simulated source)"
+        source_text = "no independent count of the source's records to compare with (the simulator, or a source whose reader does not count them)"
     else:
         source_text = f"source records {source_records:,}, raw rows account for {covered:,}"
         if covered != source_records:
