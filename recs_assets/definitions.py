@@ -43,6 +43,7 @@ from recs_assets.defs.serving import (
     user_history_snapshot,
 )
 from recs_assets.defs.staging import (
+    EVENT_IDS_READER,
     events_invalid_share_within_limit,
     events_match_schema,
     events_reconcile_with_raw,
@@ -166,6 +167,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             "source": source,
             "home": HomeFolder(path=str(settings.home)),
             "io_manager": LakeIOManager(home=str(settings.home)),
+            EVENT_IDS_READER: LakeIOManager(home=str(settings.home), columns=["event_id"]),
             "model_io_manager": ModelIOManager(home=str(settings.home)),
             "candidate_models": CandidateModels(engine=settings.engine),
             "interaction_weights": InteractionWeights(),

@@ -19,6 +19,9 @@ class LakeIOManager(dg.ConfigurableIOManager):
     """
 
     home: str
+    # Columns every input read through this manager gets (None: all), for a second instance that a
+    # check names by `input_manager_key` where an input's own metadata cannot be set (a check's own asset).
+    columns: list[str] | None = None
 
     @property
     def lake(self) -> Path:
@@ -60,8 +63,8 @@ class LakeIOManager(dg.ConfigurableIOManager):
         )
 
     def load_input(self, context: dg.InputContext) -> pl.DataFrame:
-        """The asset's table; only the columns an input names (`AssetIn(metadata={"columns": [...]})`)."""
+        """The asset's table; only the columns an input names (`AssetIn(metadata={"columns": [...]})`), else this manager's."""
         name = self._name(context.asset_key)
         keys = list(context.asset_partition_keys) if context.has_asset_partitions else None
-        columns = (context.definition_metadata or {}).get("columns")
+        columns = (context.definition_metadata or {}).get("columns", self.columns)
         return read_table(self.lake, name, keys, list(columns) if columns is not None else None)

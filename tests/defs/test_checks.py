@@ -3,13 +3,16 @@
 import polars as pl
 import pytest
 
+from recs_assets.definitions import build_definitions
 from recs_assets.defs.staging import (
+    EVENT_IDS_READER,
     InvalidShareConfig,
     events_invalid_share_within_limit,
     events_match_schema,
     events_reconcile_with_raw,
 )
 from recs_assets.defs.ingest import items_match_schema, users_match_schema
+from recs_assets.settings import Settings
 from recs_assets.validation.quarantine import split_events
 from recs_assets.validation.schemas import events_schema
 from resources.marketplace_source import MarketplaceSource
@@ -57,12 +60,26 @@ def test_dimension_checks_catch_duplicate_ids_and_negative_prices():
     assert not users_match_schema(users=pl.concat([USERS, USERS])).passed
 
 
+def _one(results):
+    (result,) = list(results)
+    return result
+
+
+def test_reconciliation_reads_only_the_ids_of_clean_and_quarantined_events(tmp_path):
+    # The balance needs their ids and counts only; reading whole tables beside the raw batch was the 10M peak.
+    readers = {d.name: d.input_manager_key for d in events_reconcile_with_raw.node_def.input_defs}
+    assert readers["events"] == readers["events_quarantine"] == EVENT_IDS_READER
+    assert readers["raw_events"] is None
+    reader = build_definitions(Settings(home=tmp_path)).resources[EVENT_IDS_READER]
+    assert reader.columns == ["event_id"]
+
+
 def test_reconciliation_passes_and_fails_when_a_row_goes_missing(staged):
     raw, split = staged
     source = MarketplaceSource(kind="simulator")
-    result = events_reconcile_with_raw(source=source, raw_events=raw, events=split.clean, events_quarantine=split.quarantine)
+    result = _one(events_reconcile_with_raw(source=source, raw_events=raw, events=split.clean, events_quarantine=split.quarantine))
     assert result.passed and result.description.startswith("raw 4 = clean 2 + quarantined 2 + duplicates 0")
-    lost = events_reconcile_with_raw(source=source, raw_events=raw, events=split.clean.head(1), events_quarantine=split.quarantine)
+    lost = _one(events_reconcile_with_raw(source=source, raw_events=raw, events=split.clean.head(1), events_quarantine=split.quarantine))
     assert not lost.passed and "e2" in lost.description
 
 
