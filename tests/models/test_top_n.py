@@ -60,3 +60,20 @@ def test_sparse_top_k_agrees_with_dense_top_n(seed):
     for row, (cols, vals) in enumerate(zip(idx, values, strict=True)):
         expected[row, cols[cols >= 0]] = vals[cols >= 0]
     assert np.array_equal(kept, expected)
+
+
+@pytest.mark.parametrize("cells", [1, 9, 64])
+def test_sparse_top_k_is_the_same_when_its_rows_are_partitioned_in_small_blocks(cells, monkeypatch):
+    """Rows of many lengths, many ties, blocks of one row and of several: always the dense answer."""
+    import sys
+
+    # `recs_assets.models.top_n` is also the name of a function re-exported by the package.
+    monkeypatch.setattr(sys.modules[sparse_top_k.__module__], "_PARTITION_CELLS", cells)
+    rng = np.random.default_rng(cells)
+    dense = rng.integers(-1, 4, size=(30, 25)).astype(float) * (rng.random((30, 25)) < rng.random((30, 1)))
+    kept = sparse_top_k(sp.csr_matrix(dense), 4)
+    idx, values = top_n(np.where(dense > 0, dense, -np.inf), 4)
+    expected = np.zeros_like(dense)
+    for row, (cols, vals) in enumerate(zip(idx, values, strict=True)):
+        expected[row, cols[cols >= 0]] = vals[cols >= 0]
+    assert kept.has_canonical_format and np.array_equal(kept.toarray(), expected)
