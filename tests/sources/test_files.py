@@ -535,7 +535,8 @@ def test_many_broken_quotes_are_read_in_linear_time(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_a_million_rows_load_in_seconds(tmp_path: Path) -> None:
+def test_a_million_rows_load_whole_and_are_counted_at_the_source(tmp_path: Path) -> None:
+    # How fast is benchmarks/ingest.py's question (tests never time themselves): here, that nothing is lost.
     n = 1_000_000
     pl.DataFrame(
         {
@@ -546,9 +547,6 @@ def test_a_million_rows_load_in_seconds(tmp_path: Path) -> None:
             "query": [("red, shoes" if i % 50 == 0 else None) for i in range(n)],
         }
     ).write_csv(tmp_path / "events.csv")
-    started = time.perf_counter()
     raw = files.load_raw_events(tmp_path)
-    elapsed = time.perf_counter() - started
     assert raw.height == n and raw["_parse_error"].null_count() == n
     assert files.source_record_count(tmp_path) == n
-    assert elapsed < 15.0, f"{elapsed:.1f} s"  # about 2 s on a quiet laptop core
