@@ -32,7 +32,7 @@ from recs_assets.defs.features import feature_tables, online_feature_store
 from recs_assets.defs.ingest import build_raw_events, items, items_match_schema, users, users_match_schema
 from recs_assets.defs.models import build_candidate_generators, ranker_model
 from recs_assets.defs.reports import stakeholder_report
-from recs_assets.defs.monitoring import MONITORING_CHECKS, build_serving_freshness_check
+from recs_assets.defs.monitoring import DRIFT_EVENTS_READER, MONITORING_CHECKS, build_serving_freshness_check
 from recs_assets.defs.search import SEARCH_ASSETS, SEARCH_CHECKS
 from recs_assets.defs.serving import (
     popular_items_snapshot,
@@ -52,6 +52,7 @@ from recs_assets.defs.staging import (
 from recs_assets.defs.training import ranking_training_set, train_test_split, training_features
 from recs_assets.defs.streaming import build_live_events
 from recs_assets.layout import HomeLayout
+from recs_assets.monitoring.window_features import window_event_columns
 from recs_assets.settings import Settings
 from recs_assets.tracking import EXPERIMENT, tracking_uri
 from resources.candidate_models import CandidateModels
@@ -168,6 +169,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             "home": HomeFolder(path=str(settings.home)),
             "io_manager": LakeIOManager(home=str(settings.home)),
             EVENT_IDS_READER: LakeIOManager(home=str(settings.home), columns=["event_id"]),
+            DRIFT_EVENTS_READER: LakeIOManager(home=str(settings.home), columns=window_event_columns()),
             "model_io_manager": ModelIOManager(home=str(settings.home)),
             "candidate_models": CandidateModels(engine=settings.engine),
             "interaction_weights": InteractionWeights(),

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import duckdb
@@ -70,6 +70,23 @@ def required_tables(sql: str) -> list[str]:
     if match is None:
         return []
     return [name.strip() for name in match.group(1).split(",") if name.strip()]
+
+
+# Comments and quoted strings only: a double-quoted "identifier" is still a column name.
+_COMMENTS_AND_STRINGS = re.compile(r"--[^\n]*|/\*.*?\*/|'(?:[^']|'')*'", re.DOTALL)
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def columns_named(name: str, columns: Sequence[str]) -> list[str]:
+    """Those of `columns` that `sql/<name>.sql` names anywhere in its code, in the order given.
+
+    A superset of what the query reads from a table with these columns (a name shared with another
+    table counts too): what a caller may leave out of its input without changing the result, since
+    `select t.*` only carries columns along and the features read each by name.
+    """
+    code = _COMMENTS_AND_STRINGS.sub(" ", sql_path(name).read_text(encoding="utf-8"))
+    named = {token.lower() for token in _IDENTIFIER.findall(code)}
+    return [column for column in columns if column.lower() in named]
 
 
 def run_sql(

@@ -37,7 +37,7 @@ import polars as pl
 from recs_assets.arguments import positive_int
 from recs_assets.contract import EVENTS_SCHEMA, ITEMS_SCHEMA, USERS_SCHEMA, conform
 from recs_assets.features import DEFAULT_INTERACTION_PARAMS
-from recs_assets.features.sql_runner import run_sql
+from recs_assets.features.sql_runner import columns_named, run_sql
 
 NUMERICAL_FEATURES: tuple[str, ...] = (
     "frequency",
@@ -170,6 +170,23 @@ def _window_users(window_events: pl.DataFrame, users: pl.DataFrame | None) -> pl
     return conform(active.join(known, on="user_id", how="left"), USERS_SCHEMA)
 
 
+# The feature-store SQL the window features run (user_window_features), and the event columns read here in Python.
+USER_FEATURES_SQL, AFFINITY_SQL = "user_features", "user_category_affinity"
+WINDOW_FEATURE_SQL = (USER_FEATURES_SQL, AFFINITY_SQL)
+_EVENT_COLUMNS_READ_HERE = ("user_id", "event_at", "event_type", "price")
+
+
+def window_event_columns() -> list[str]:
+    """The event columns the window features (and so the feature drift check) read: the only ones it needs loaded.
+
+    The others (ids, queries, surfaces, positions, propensities, variants) would only take memory: at
+    10M events the whole table beside the check's windows was the staging group's peak. Found in the SQL
+    itself, so a column a query starts using is loaded with it.
+    """
+    named = {c for name in WINDOW_FEATURE_SQL for c in columns_named(name, list(EVENTS_SCHEMA))}
+    return [c for c in EVENTS_SCHEMA if c in named or c in _EVENT_COLUMNS_READ_HERE]
+
+
 def user_window_features(
     events: pl.DataFrame,
     items: pl.DataFrame,
@@ -183,7 +200,7 @@ def user_window_features(
     params = {**DEFAULT_INTERACTION_PARAMS, **(interaction_params or {}), "cutoff": window.end}
     inside = events.filter((pl.col("event_at") >= window.start) & (pl.col("event_at") < window.end))
     tables = {"events": inside, "items": items}
-    store = run_sql("user_features", {**tables, "users": _window_users(inside, users)}, params)
+    store = run_sql(USER_FEATURES_SQL, {**tables, "users": _window_users(inside, users)}, params)
     per_view = pl.when(pl.col("n_views") > 0)
     features = store.select(
         "user_id",
@@ -197,7 +214,7 @@ def user_window_features(
         pl.col("top_category_share").cast(pl.Float64),
         pl.col("top_category").cast(pl.String),
     )
-    affinity = run_sql("user_category_affinity", tables, params).select("user_id", "category", "strength")
+    affinity = run_sql(AFFINITY_SQL, tables, params).select("user_id", "category", "strength")
     stamp = pl.lit(window.start, dtype=pl.Datetime("us", "UTC")).alias("window_start")
     return WindowFeatures(
         users=features.select(stamp, pl.all()).sort("user_id"),

@@ -74,6 +74,17 @@ def test_reconciliation_reads_only_the_ids_of_clean_and_quarantined_events(tmp_p
     assert reader.columns == ["event_id"]
 
 
+def test_the_feature_drift_check_reads_only_the_event_columns_its_window_features_use(tmp_path):
+    from recs_assets.defs.monitoring import DRIFT_EVENTS_READER, feature_drift_check
+    from recs_assets.monitoring.window_features import window_event_columns
+
+    readers = {d.name: d.input_manager_key for d in feature_drift_check.node_def.input_defs}
+    assert readers["events"] == DRIFT_EVENTS_READER and readers["items"] is None
+    reader = build_definitions(Settings(home=tmp_path)).resources[DRIFT_EVENTS_READER]
+    assert reader.columns == window_event_columns()
+    assert {"user_id", "event_at", "event_type", "item_id"} <= set(reader.columns) and "event_id" not in reader.columns
+
+
 def test_reconciliation_passes_and_fails_when_a_row_goes_missing(staged):
     raw, split = staged
     source = MarketplaceSource(kind="simulator")

@@ -20,7 +20,7 @@ from polars.testing import assert_frame_equal
 from tests.conftest import datasets_dir
 from recs_assets import contract
 from recs_assets.features import SQL_DIR, SqlParameterError, available_sql, run_sql
-from recs_assets.features.sql_runner import required_parameters, required_tables
+from recs_assets.features.sql_runner import columns_named, required_parameters, required_tables
 from recs_assets.sources.simulator import SimulatorConfig, simulate
 
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
@@ -546,3 +546,18 @@ def test_every_sql_runs_on_the_real_datasets(source):
         assert not result.select(key).is_duplicated().any(), name
         if name != "user_category_affinity" or source == "movielens":  # Steam has no categories
             assert result.height > 0, name
+
+
+def test_columns_named_finds_the_columns_a_query_names_in_code_not_in_comments_or_strings(tmp_path, monkeypatch):
+    import recs_assets.features.sql_runner as runner
+
+    (tmp_path / "probe.sql").write_text(
+        "-- inputs: events. Mentions price and query only here.\n"
+        "with e as (select events.* from events)\n"
+        "select user_id, \"Item_ID\", count(*) filter (where event_type = 'value') as n /* session_id */\n"
+        "from e group by all\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setattr(runner, "SQL_DIR", tmp_path)
+    columns = ["event_id", "user_id", "session_id", "item_id", "event_type", "query", "price", "value"]
+    assert columns_named("probe", columns) == ["user_id", "item_id", "event_type"]
