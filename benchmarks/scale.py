@@ -242,10 +242,10 @@ def _by_group(run: dict, samples: list[tuple[float, int, float]], wall: float) -
 
 
 def table(runs: list[dict]) -> str:
-    """Median per size and group over the runs: wall s, CPU s, peak RSS GB."""
+    """Median per size and group over the runs: wall s, CPU s, peak RSS GiB."""
     sizes = list(dict.fromkeys(r["size"] for r in runs))
     names = [g for g in (*GROUP_ORDER, "other", "orchestration") if any(g in r["groups"] for r in runs)]
-    header = f"{'group':<14}" + "".join(f"{s + ' wall s':>12}{'cpu s':>8}{'peak GB':>9}" for s in sizes)
+    header = f"{'group':<14}" + "".join(f"{s + ' wall s':>12}{'cpu s':>8}{'peak GiB':>9}" for s in sizes)
     lines = [header, "-" * len(header)]
 
     def med(size, pick):
@@ -268,7 +268,7 @@ def table(runs: list[dict]) -> str:
         events = mine[0]["raw_rows"]
         loads = ", ".join(f"{r['load_before'][0]:.1f}->{r['load_after'][0]:.1f}" for r in mine)
         lines.append(f"{size}: {events:,} raw events, {len(mine)} run(s), scope {mine[0]['scope']}, executor {mine[0]['executor']}, "
-                     f"largest single process {max(r['max_process_rss'] for r in mine) / 2**30:.2f} GB, "
+                     f"largest single process {max(r['max_process_rss'] for r in mine) / 2**30:.2f} GiB, "
                      f"1-min load average before->after {loads}")
     if len(sizes) >= 2:
         first, last = sizes[0], sizes[-1]
@@ -284,7 +284,7 @@ def heaviest_steps(runs: list[dict], n: int) -> str:
     for size in dict.fromkeys(r["size"] for r in runs):
         run = [r for r in runs if r["size"] == size][-1]
         timed = sorted((s for s in run["steps"].items() if "wall" in s[1]), key=lambda s: -s[1]["wall"])[:n]
-        lines += ["", f"{size}: the {len(timed)} slowest steps (wall s, CPU s, peak RSS GB of the process tree)"]
+        lines += ["", f"{size}: the {len(timed)} slowest steps (wall s, CPU s, peak RSS GiB of the process tree)"]
         lines += [f"  {key:<52}{s['group']:<12}{s['wall']:>8.1f}{s['cpu']:>8.1f}{s['peak_rss'] / 2**30:>8.2f}" for key, s in timed]
     return "\n".join(lines)
 
@@ -309,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     for size in args.sizes:
         for _ in range(args.repeats):
             run = one_run(size, args.executor, args.max_concurrent, args.scope, args.root, args.keep)
-            print(f"  {size}: {run['wall']:.1f} s wall, {run['cpu']:.1f} s CPU, peak RSS {run['peak_rss'] / 2**30:.2f} GB"
+            print(f"  {size}: {run['wall']:.1f} s wall, {run['cpu']:.1f} s CPU, peak RSS {run['peak_rss'] / 2**30:.2f} GiB"
                   f"{'' if run['success'] else '  (A STEP FAILED)'}", flush=True)
             runs.append(run)
     if args.json:
