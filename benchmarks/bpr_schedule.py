@@ -28,35 +28,9 @@ from machine import describe  # noqa: E402  (benchmarks/machine.py, beside this 
 
 from recs_assets.evaluation import evaluate  # noqa: E402
 from recs_assets.models import BPRRecommender, PopularityRecommender  # noqa: E402
-from recs_assets.sources import movielens  # noqa: E402
-from recs_assets.sources.simulator import SimulatorConfig, simulate  # noqa: E402
+from tests.models.test_quality import movielens_holdout, simulator_holdout  # noqa: E402  (the quality tests' splits)
 
-EVENT_WEIGHTS = {"view": 1.0, "add_to_cart": 3.0, "purchase": 5.0, "play": 1.0}
-TEST_DAYS = 7
 DEFAULT_SCHEDULES = ("0.001x1000", "0.002x500", "0.003x300", "0.005x200", "0.01x100")
-
-
-def simulator_split(users: int, items: int) -> tuple[pl.DataFrame, pl.DataFrame]:
-    config = SimulatorConfig(n_users=users, n_items=items, n_days=30, seed=42)
-    market = simulate(config)
-    events = market.events.filter(pl.col("event_type").is_in(list(EVENT_WEIGHTS)))
-    events = events.with_columns(day=market.day_of(events["event_at"]))
-    cut = config.n_days - TEST_DAYS
-    weight = pl.col("event_type").replace_strict(EVENT_WEIGHTS, return_dtype=pl.Float64)
-    train = events.filter(pl.col("day") < cut).group_by("user_id", "item_id").agg(weight.sum().alias("strength"))
-    later = events.filter((pl.col("day") >= cut) & pl.col("event_type").is_in(["view", "add_to_cart", "purchase"]))
-    truth = (later.select("user_id", "item_id").unique().join(train, on=["user_id", "item_id"], how="anti")
-             .join(train.select("user_id").unique(), on="user_id"))
-    return train, truth
-
-
-def movielens_split(folder: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
-    ratings = movielens.load_raw_events(folder).select("user_id", "item_id", pl.col("value").alias("strength"))
-    rng = np.random.default_rng(42)
-    ratings = ratings.sort("user_id", "item_id").with_columns(draw=pl.Series(rng.random(ratings.height)))
-    ratings = ratings.with_columns(order=pl.col("draw").rank("ordinal").over("user_id"), n=pl.len().over("user_id"))
-    held_out = pl.col("order") <= (pl.col("n") * 0.25).round()
-    return ratings.filter(~held_out).select("user_id", "item_id", "strength"), ratings.filter(held_out).select("user_id", "item_id")
 
 
 def ndcg_at_10(model, train: pl.DataFrame, truth: pl.DataFrame) -> tuple[float, float]:
@@ -91,10 +65,10 @@ def main() -> None:
     print(f"{'data':>18} {'pairs':>8} {'schedule':>12} {'ndcg@10':>8} {'fit s':>7}")
     for name in args.data:
         if name == "ml100k":
-            train, truth = movielens_split(args.ml100k)
+            train, truth = movielens_holdout(args.ml100k)
         elif name.startswith("sim:"):
             users, _, items = name[4:].partition("x")
-            train, truth = simulator_split(int(users), int(items))
+            train, truth = simulator_holdout(int(users), int(items))
         else:
             parser.error(f"unknown --data {name!r}: ml100k or sim:USERSxITEMS")
         score, seconds = ndcg_at_10(PopularityRecommender(), train, truth)

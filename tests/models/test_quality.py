@@ -19,10 +19,11 @@ EVENT_WEIGHTS = {"view": 1.0, "add_to_cart": 3.0, "purchase": 5.0, "play": 1.0}
 TEST_DAYS = 7
 
 
-@pytest.fixture(scope="module")
-def simulated_split() -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Train on all but the last 7 days; truth = items a user looked at or bought afterwards, new to them."""
-    config = SimulatorConfig(n_users=2_000, n_items=1_000, n_days=30, seed=42)
+def simulator_holdout(n_users: int = 2_000, n_items: int = 1_000) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Train on all but the last 7 days; truth = items a user looked at or bought afterwards, new to them.
+
+    Also benchmarks/bpr_schedule.py's split, at other sizes."""
+    config = SimulatorConfig(n_users=n_users, n_items=n_items, n_days=30, seed=42)
     market = simulate(config)
     events = market.events.filter(pl.col("event_type").is_in(list(EVENT_WEIGHTS)))
     events = events.with_columns(day=market.day_of(events["event_at"]))
@@ -38,6 +39,10 @@ def simulated_split() -> tuple[pl.DataFrame, pl.DataFrame]:
     )
     return train, truth
 
+
+@pytest.fixture(scope="module")
+def simulated_split() -> tuple[pl.DataFrame, pl.DataFrame]:
+    return simulator_holdout()
 
 def ndcg_at_10(model: Recommender, train: pl.DataFrame, truth: pl.DataFrame) -> float:
     model.fit(train)
@@ -62,12 +67,8 @@ def test_learned_models_beat_popularity_on_the_simulator(name, simulated_split, 
     assert ndcg > MARGIN[name] * popularity_ndcg, f"{name}: {ndcg:.4f} vs popularity {popularity_ndcg:.4f}"
 
 
-@pytest.fixture(scope="module")
-def movielens_split() -> tuple[pl.DataFrame, pl.DataFrame]:
+def movielens_holdout(folder) -> tuple[pl.DataFrame, pl.DataFrame]:
     """MovieLens 100k, ratings as strengths; a random 25% of each user's ratings held out (seed 42)."""
-    folder = datasets_dir() / "ml-100k"
-    if not (folder / "u.data").is_file():
-        pytest.skip(f"MovieLens 100k not found in {folder}; set RECS_DATASETS_DIR")
     ratings = movielens.load_raw_events(folder).select("user_id", "item_id", pl.col("value").alias("strength"))
     rng = np.random.default_rng(42)
     ratings = ratings.sort("user_id", "item_id").with_columns(draw=pl.Series(rng.random(ratings.height)))
@@ -79,6 +80,13 @@ def movielens_split() -> tuple[pl.DataFrame, pl.DataFrame]:
         "user_id", "item_id"
     )
 
+
+@pytest.fixture(scope="module")
+def movielens_split() -> tuple[pl.DataFrame, pl.DataFrame]:
+    folder = datasets_dir() / "ml-100k"
+    if not (folder / "u.data").is_file():
+        pytest.skip(f"MovieLens 100k not found in {folder}; set RECS_DATASETS_DIR")
+    return movielens_holdout(folder)
 
 @pytest.mark.slow
 def test_learned_models_beat_popularity_on_movielens(movielens_split):
