@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 import polars as pl
@@ -132,15 +131,3 @@ def test_per_user_tables_are_matched_on_user_id_not_row_order():
     assert test.n_users == 40 and test.mean_diff == pytest.approx(0.5) and test.a_better()
     with pytest.raises(ValueError, match="missing column"):
         paired_test_tables(a, b, "map@10")
-
-
-def test_ten_thousand_users_and_a_thousand_resamples_take_well_under_a_second():
-    rng = np.random.default_rng(3)
-    a, b = users(rng, 10_000), users(rng, 10_000)
-    timings = []
-    for _ in range(3):  # best of three: the test machine is shared, a slow moment says nothing about the code
-        start = time.perf_counter()
-        bootstrap_ci(a, n_resamples=1000)
-        paired_test(a, b, n_resamples=1000)
-        timings.append(time.perf_counter() - start)
-    assert min(timings) < 1.0

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gzip
 import logging
-import time
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -525,13 +524,16 @@ def test_empty_user_id_with_a_session_is_an_anonymous_shopper(tmp_path: Path) ->
     assert split.quarantine["user_id"].to_list() == [None]  # kept as it came
 
 
-def test_many_broken_quotes_are_read_in_linear_time(tmp_path: Path) -> None:
+def test_many_broken_quotes_each_cost_only_their_own_line(tmp_path: Path) -> None:
+    # How the read time grows with such a file is benchmarks/growth.py's question; here, that an
+    # unclosed quote never swallows the lines after it, however many there are.
     lines = [('e%d,2024-05-01T10:00:00Z,"u%d,s1,i1,view' if n % 2 else "e%d,2024-05-01T10:00:00Z,u%d,s1,i1,view") % (n, n) for n in range(20_000)]
     write(tmp_path, "events.csv", "\n".join([FULL, *lines]))
-    started = time.perf_counter()
     raw, split = stage(tmp_path)
-    assert time.perf_counter() - started < 3.0  # generous; quadratic scanning would take minutes
     assert (split.clean.height, split.quarantine.height) == (10_000, 10_000)
+    assert split.clean["event_id"].to_list() == [f"e{n}" for n in range(0, 20_000, 2)]
+    # Each unreadable row is its own line, kept as it came.
+    assert split.quarantine["_raw_line"].to_list() == [lines[n] for n in range(1, 20_000, 2)]
 
 
 @pytest.mark.slow
