@@ -44,6 +44,7 @@ from recs_assets.defs.serving import (
 )
 from recs_assets.defs.staging import (
     EVENT_IDS_READER,
+    LAKE_SCANNER,
     events_invalid_share_within_limit,
     events_match_schema,
     events_reconcile_with_raw,
@@ -169,6 +170,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             "home": HomeFolder(path=str(settings.home)),
             "io_manager": LakeIOManager(home=str(settings.home)),
             EVENT_IDS_READER: LakeIOManager(home=str(settings.home), columns=["event_id"]),
+            LAKE_SCANNER: LakeIOManager(home=str(settings.home), lazy=True),
             DRIFT_EVENTS_READER: LakeIOManager(home=str(settings.home), columns=window_event_columns()),
             "model_io_manager": ModelIOManager(home=str(settings.home)),
             "candidate_models": CandidateModels(engine=settings.engine),

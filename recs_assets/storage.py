@@ -97,14 +97,13 @@ def _parquet_source(lake: Path, name: str, partitioned: bool) -> str:
     return f"read_parquet([{', '.join(_sql_text(f) for f in files)}], {options})"
 
 
-def read_table(lake: Path, name: str, partition_keys: list[str] | None = None,
-               columns: list[str] | None = None) -> pl.DataFrame:
-    """Read an asset back from the lake (all of the given partitions, in order; only `columns` when given)."""
+def _table_files(lake: Path, name: str, partition_keys: list[str] | None) -> list[Path]:
+    """The Parquet files of an asset (of the given partitions, in order), each checked to exist."""
     if partition_keys is None:
         path = table_path(lake, name)
         if not path.exists():
             raise FileNotFoundError(f"{name} has not been materialised yet (no {path})")
-        return pl.read_parquet(path, columns=columns)
+        return [path]
     paths = [table_path(lake, name, key) for key in partition_keys]
     missing = [key for key, path in zip(partition_keys, paths) if not path.exists()]
     if missing:
@@ -112,4 +111,16 @@ def read_table(lake: Path, name: str, partition_keys: list[str] | None = None,
         raise FileNotFoundError(f"{name}: {len(missing)} partition(s) not materialised yet: {shown}")
     if not paths:
         raise ValueError(f"{name}: no partitions requested")
-    return pl.concat([pl.read_parquet(p, columns=columns) for p in paths], how="vertical_relaxed")
+    return paths
+
+
+def read_table(lake: Path, name: str, partition_keys: list[str] | None = None,
+               columns: list[str] | None = None) -> pl.DataFrame:
+    """Read an asset back from the lake (all of the given partitions, in order; only `columns` when given)."""
+    return pl.concat([pl.read_parquet(p, columns=columns) for p in _table_files(lake, name, partition_keys)],
+                     how="vertical_relaxed")
+
+
+def scan_table(lake: Path, name: str, partition_keys: list[str] | None = None) -> pl.LazyFrame:
+    """The same table as `read_table`, as a lazy scan: only what a query selects is ever read."""
+    return pl.concat([pl.scan_parquet(p) for p in _table_files(lake, name, partition_keys)], how="vertical_relaxed")

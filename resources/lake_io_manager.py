@@ -8,7 +8,7 @@ from recs_assets.layout import HomeLayout
 import dagster as dg
 import polars as pl
 
-from recs_assets.storage import read_table, register_view, table_path, write_parquet_atomic
+from recs_assets.storage import read_table, register_view, scan_table, table_path, write_parquet_atomic
 
 
 class LakeIOManager(dg.ConfigurableIOManager):
@@ -22,6 +22,9 @@ class LakeIOManager(dg.ConfigurableIOManager):
     # Columns every input read through this manager gets (None: all), for a second instance that a
     # check names by `input_manager_key` where an input's own metadata cannot be set (a check's own asset).
     columns: list[str] | None = None
+    # True: inputs are lazy scans (`pl.LazyFrame`), for a step that streams a table too large to hold
+    # beside the rest (the reconcile check's raw batch), reading only the columns its queries select.
+    lazy: bool = False
 
     @property
     def lake(self) -> Path:
@@ -62,9 +65,11 @@ class LakeIOManager(dg.ConfigurableIOManager):
             }
         )
 
-    def load_input(self, context: dg.InputContext) -> pl.DataFrame:
+    def load_input(self, context: dg.InputContext) -> pl.DataFrame | pl.LazyFrame:
         """The asset's table; only the columns an input names (`AssetIn(metadata={"columns": [...]})`), else this manager's."""
         name = self._name(context.asset_key)
         keys = list(context.asset_partition_keys) if context.has_asset_partitions else None
+        if self.lazy:
+            return scan_table(self.lake, name, keys)
         columns = (context.definition_metadata or {}).get("columns", self.columns)
         return read_table(self.lake, name, keys, list(columns) if columns is not None else None)

@@ -183,7 +183,7 @@ def live_raw_events(landing_dir: Path) -> pl.DataFrame:
     )
 
 
-def with_live_events(raw_events: pl.DataFrame, live_events: pl.DataFrame) -> pl.DataFrame:
+def with_live_events(raw_events: pl.DataFrame | pl.LazyFrame, live_events: pl.DataFrame) -> pl.DataFrame | pl.LazyFrame:
     """The batch raw events and the live ones as one raw table, for staging to check together.
 
     Together, so that every rule spans both (an event id a live event reuses from the batch is caught).
@@ -191,10 +191,12 @@ def with_live_events(raw_events: pl.DataFrame, live_events: pl.DataFrame) -> pl.
     reads both alike; where it is typed (the simulator), the live text is read with the contract's own
     casting, and a value that cannot be read marks its row unparseable (`_parse_error` names the value,
     `_raw_line` keeps the record as it came), so staging quarantines it with that reason.
+    A lazy scan of the batch gives a lazy result (the reconcile check reads it column by column).
     """
     if live_events.height == 0:
         return raw_events
-    text_cols = [c for c in EVENTS_SCHEMA if raw_events.schema.get(c, pl.String) == pl.String]
+    schema = raw_events.collect_schema()
+    text_cols = [c for c in EVENTS_SCHEMA if schema.get(c, pl.String) == pl.String]
     typed_cols = [c for c in EVENTS_SCHEMA if c not in text_cols]
     if typed_cols:
         typed, errors = cast_to_contract(live_events.select(typed_cols), {c: EVENTS_SCHEMA[c] for c in typed_cols})
@@ -203,11 +205,11 @@ def with_live_events(raw_events: pl.DataFrame, live_events: pl.DataFrame) -> pl.
     record = pl.struct([pl.col(c) for c in (*EVENTS_SCHEMA, "received_at") if c in live_events.columns])
     raw_line = live_events.select(record.struct.json_encode()).to_series()
     live = live_events.select(pl.col(c) for c in text_cols).with_columns(
-        *[typed[c].cast(raw_events.schema[c], strict=False) for c in typed_cols],
+        *[typed[c].cast(schema[c], strict=False) for c in typed_cols],
         live_events["_source"],
         live_events["_line"],
         (pl.lit("live event with unreadable values: ") + pl.lit(errors)).alias("_parse_error"),
         pl.when(errors.is_not_null()).then(raw_line).otherwise(None).alias("_raw_line"),
     )
-    live = live.select([c for c in raw_events.columns if c in live.columns])
-    return pl.concat([raw_events, live], how="diagonal")
+    live = live.select([c for c in schema.names() if c in live.columns])
+    return pl.concat([raw_events, live.lazy() if isinstance(raw_events, pl.LazyFrame) else live], how="diagonal")

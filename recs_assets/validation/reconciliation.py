@@ -14,6 +14,7 @@ import re
 
 import polars as pl
 
+from recs_assets.contract import RAW_PROVENANCE_SCHEMA
 from recs_assets.validation.quarantine import Reconciliation, reconcile
 
 _LINE_PREFIX = re.compile(r"^line (\d+):")
@@ -34,7 +35,7 @@ def source_lines_per_row(raw: pl.DataFrame) -> pl.Series:
 
 
 def reconcile_with_source(
-    raw: pl.DataFrame, clean: pl.DataFrame, quarantine: pl.DataFrame, source_records: int | None,
+    raw: pl.DataFrame | pl.LazyFrame, clean: pl.DataFrame, quarantine: pl.DataFrame, source_records: int | None,
     reconciliation: Reconciliation | None = None,
 ) -> tuple[bool, str, list[str]]:
     """Every raw row has a home, and the raw rows cover exactly the records the source holds.
@@ -44,8 +45,13 @@ def reconcile_with_source(
     row balance and event ids are checked.
     Returns (passed, a one-paragraph description, the problems found, one line each). `reconciliation`:
     `reconcile(raw, clean, quarantine)` when the caller has it already (at 10M events it takes seconds).
+    `raw` may be a lazy scan of the lake: past the balance, only its provenance columns are read.
     """
     r = reconciliation if reconciliation is not None else reconcile(raw, clean, quarantine)
+    names = raw.collect_schema().names()
+    raw = raw.lazy().select([c for c in RAW_PROVENANCE_SCHEMA if c in names]).collect()
+    if not raw.width:  # no provenance at all: a frame of the right height, for the counts below
+        raw = pl.DataFrame({"_rows": pl.repeat(None, r.raw_rows, dtype=pl.Null, eager=True)})
     problems: list[str] = []
     gap = r.raw_rows - (r.clean_rows + r.quarantined_rows + r.duplicate_rows)
     if gap:

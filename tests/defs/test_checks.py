@@ -6,6 +6,7 @@ import pytest
 from recs_assets.definitions import build_definitions
 from recs_assets.defs.staging import (
     EVENT_IDS_READER,
+    LAKE_SCANNER,
     InvalidShareConfig,
     events_invalid_share_within_limit,
     events_match_schema,
@@ -69,9 +70,13 @@ def test_reconciliation_reads_only_the_ids_of_clean_and_quarantined_events(tmp_p
     # The balance needs their ids and counts only; reading whole tables beside the raw batch was the 10M peak.
     readers = {d.name: d.input_manager_key for d in events_reconcile_with_raw.node_def.input_defs}
     assert readers["events"] == readers["events_quarantine"] == EVENT_IDS_READER
-    assert readers["raw_events"] is None
-    reader = build_definitions(Settings(home=tmp_path)).resources[EVENT_IDS_READER]
-    assert reader.columns == ["event_id"]
+    assert readers["raw_events"] == LAKE_SCANNER
+    resources = build_definitions(Settings(home=tmp_path)).resources
+    assert resources[EVENT_IDS_READER].columns == ["event_id"]
+    assert resources[LAKE_SCANNER].lazy and resources[LAKE_SCANNER].columns is None
+    # The invalid share needs only the clean events' count.
+    readers = {d.name: d.input_manager_key for d in events_invalid_share_within_limit.node_def.input_defs}
+    assert readers["events"] == EVENT_IDS_READER and readers["events_quarantine"] is None
 
 
 def test_the_feature_drift_check_reads_only_the_event_columns_its_window_features_use(tmp_path):
@@ -88,21 +93,26 @@ def test_the_feature_drift_check_reads_only_the_event_columns_its_window_feature
 def test_reconciliation_passes_and_fails_when_a_row_goes_missing(staged):
     raw, split = staged
     source = MarketplaceSource(kind="simulator")
-    result = _one(events_reconcile_with_raw(source=source, raw_events=raw, events=split.clean, events_quarantine=split.quarantine))
+    # As the run gives them: a lazy scan of the raw batch, only the ids of the rest.
+    ids = lambda frame: frame.select("event_id")  # noqa: E731
+    check = lambda clean: _one(events_reconcile_with_raw(  # noqa: E731
+        source=source, raw_events=raw.lazy(), events=ids(clean), events_quarantine=ids(split.quarantine)))
+    result = check(split.clean)
     assert result.passed and result.description.startswith("raw 4 = clean 2 + quarantined 2 + duplicates 0")
-    lost = _one(events_reconcile_with_raw(source=source, raw_events=raw, events=split.clean.head(1), events_quarantine=split.quarantine))
-    assert not lost.passed and "e2" in lost.description
+    lost = check(split.clean.head(1))
+    assert not lost.passed and "e2" in lost.description and lost.metadata["lost_event_ids"].value == ["e2"]
 
 
 def test_invalid_share_fails_above_the_configured_limit(staged):
     _, split = staged
-    strict = events_invalid_share_within_limit(
-        config=InvalidShareConfig(max_invalid_share=0.4), events=split.clean, events_quarantine=split.quarantine
-    )
+    ids = split.clean.select("event_id")  # what the run reads of the clean events
+    strict = _one(events_invalid_share_within_limit(
+        config=InvalidShareConfig(max_invalid_share=0.4), events=ids, events_quarantine=split.quarantine
+    ))
     assert not strict.passed and "50.00% of 4 distinct raw events" in strict.description
-    lenient = events_invalid_share_within_limit(
-        config=InvalidShareConfig(max_invalid_share=0.5), events=split.clean, events_quarantine=split.quarantine
-    )
+    lenient = _one(events_invalid_share_within_limit(
+        config=InvalidShareConfig(max_invalid_share=0.5), events=ids, events_quarantine=split.quarantine
+    ))
     assert lenient.passed
 
 

@@ -4,7 +4,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from recs_assets.storage import read_table, register_view, table_path, write_parquet_atomic
+from recs_assets.storage import read_table, register_view, scan_table, table_path, write_parquet_atomic
 
 
 def test_atomic_write_replaces_the_file_and_leaves_no_temporary(tmp_path):
@@ -36,10 +36,23 @@ def test_views_cover_every_partition_and_name_it(tmp_path):
 
 
 def test_reading_a_missing_partition_names_it(tmp_path):
-    with pytest.raises(FileNotFoundError, match="2026-09-09"):
-        read_table(tmp_path, "raw_events", ["2026-09-09"])
-    with pytest.raises(FileNotFoundError, match="items has not been materialised"):
-        read_table(tmp_path, "items")
+    for read in (read_table, scan_table):
+        with pytest.raises(FileNotFoundError, match="2026-09-09"):
+            read(tmp_path, "raw_events", ["2026-09-09"])
+        with pytest.raises(FileNotFoundError, match="items has not been materialised"):
+            read(tmp_path, "items")
+
+
+def test_a_scan_is_the_table_read_whole_even_where_partitions_differ_in_type(tmp_path):
+    # One day's prices were whole numbers (Int64), the next day's not: both reads widen to Float64 alike.
+    write_parquet_atomic(pl.DataFrame({"id": ["a", "b"], "price": [1, 2]}), table_path(tmp_path, "raw_events", "2026-09-01"))
+    write_parquet_atomic(pl.DataFrame({"id": ["c"], "price": [2.5]}), table_path(tmp_path, "raw_events", "2026-09-02"))
+    days = ["2026-09-01", "2026-09-02"]
+    scanned = scan_table(tmp_path, "raw_events", days)
+    assert isinstance(scanned, pl.LazyFrame)
+    assert scanned.collect().equals(read_table(tmp_path, "raw_events", days))
+    assert scanned.collect()["price"].to_list() == [1.0, 2.0, 2.5]
+    assert scan_table(tmp_path, "raw_events", days[1:]).select("id").collect()["id"].to_list() == ["c"]
 
 
 def test_a_view_name_must_be_a_plain_identifier(tmp_path):

@@ -27,3 +27,16 @@ def test_an_input_that_names_columns_reads_only_those_and_every_row(tmp_path):
     assert result.output_for_node("narrow_reader").row(0) == ("protocol", 3)
     assert result.output_for_node("whole_reader").row(0) == ("protocol,user_id,payload", 3)
     assert (tmp_path / "lake" / "wide.parquet").exists()
+
+
+@dg.asset(ins={"wide": dg.AssetIn(input_manager_key="scanner")})
+def lazy_reader(wide: pl.LazyFrame) -> pl.DataFrame:
+    return pl.DataFrame({"lazy": [isinstance(wide, pl.LazyFrame)], "rows": [wide.select(pl.len()).collect().item()]})
+
+
+def test_a_lazy_manager_gives_a_scan_of_the_whole_table(tmp_path):
+    result = dg.materialize([wide, lazy_reader], resources={
+        "io_manager": LakeIOManager(home=str(tmp_path)), "scanner": LakeIOManager(home=str(tmp_path), lazy=True),
+    })
+    assert result.success
+    assert result.output_for_node("lazy_reader").row(0) == (True, 3)

@@ -114,6 +114,10 @@ def test_a_crash_between_writing_and_acknowledging_lands_each_event_exactly_once
         assert split.duplicates == 4 and split.quarantine.height == 0
         r = reconcile(raw, split.clean, split.quarantine)
         assert r.balanced and r.raw_rows == 12 and r.duplicate_rows == 4
+        # The reconcile check's way: the batch as a lazy scan, the live rows joined to it lazily.
+        scanned = with_live_events(batch_raw(typed).lazy(), raw_live)
+        assert isinstance(scanned, pl.LazyFrame) and scanned.collect().equals(raw)
+        assert reconcile(scanned, split.clean, split.quarantine) == r
         at = split.clean.filter(pl.col("event_id") == "e0")["event_at"][0]
         assert at == datetime(2026, 11, 30, 10, tzinfo=timezone.utc)
 

@@ -6,7 +6,16 @@ import polars as pl
 import pytest
 
 from recs_assets.contract import ANONYMOUS_USER_PREFIX, EVENTS_SCHEMA, RAW_PROVENANCE_SCHEMA
-from recs_assets.validation.quarantine import first_copies, invalid_share, key_anonymous_shoppers, reconcile, split_events
+from recs_assets.validation import quarantine
+from recs_assets.validation.quarantine import (
+    distinct_rows,
+    first_copies,
+    ids_landed_nowhere,
+    invalid_share,
+    key_anonymous_shoppers,
+    reconcile,
+    split_events,
+)
 from recs_assets.validation.schemas import events_schema
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
@@ -100,6 +109,36 @@ def test_first_copies_marks_later_exact_copies_including_rows_with_nulls():
     assert first_copies(raw.head(0)).to_list() == []
 
 
+def test_distinct_rows_counts_first_copies_in_a_frame_and_in_a_lazy_scan():
+    raw = raw_batch({}, {"query": None, "price": None}, {})
+    raw = pl.concat([raw, raw[1], raw[0], raw[1]])
+    assert distinct_rows(raw) == distinct_rows(raw.lazy()) == 3 == first_copies(raw).sum()
+    assert distinct_rows(raw.head(0)) == distinct_rows(raw.head(0).lazy()) == 0
+    assert distinct_rows(raw.head(3).lazy()) == 3  # nothing shared: no row is read back
+
+
+def test_distinct_rows_compares_rows_whose_hashes_collide_value_by_value(monkeypatch):
+    # Every row gets the same hash: trusting it would count one distinct row.
+    monkeypatch.setattr(quarantine, "_row_hash", lambda columns: pl.col(columns[0]).is_null().cast(pl.UInt64) * 0 + 7)
+    raw = raw_batch({}, {"item_id": "i2"}, {"user_id": "u2"})
+    raw = pl.concat([raw, raw[2], raw[0]])
+    assert distinct_rows(raw.lazy()) == 3
+    split = split_events(raw, schema())
+    assert reconcile(raw.lazy(), split.clean, split.quarantine).duplicate_rows == 2 == split.duplicates
+
+
+def test_ids_landed_nowhere_are_exactly_the_raw_ids_missing_from_both_tables():
+    raw = pl.Series(["e3", "e1", None, "e2", "e9", "e9", "e0", "e10"])
+    landed = pl.Series(["e2", "e1", None, "e10"])
+    assert ids_landed_nowhere(raw, landed) == ["e0", "e3", "e9"]
+    assert ids_landed_nowhere(raw, landed, limit=2) == ["e0", "e3"]
+    assert ids_landed_nowhere(raw, landed.head(0)) == ["e0", "e1", "e10", "e2", "e3", "e9"]
+    assert ids_landed_nowhere(raw, raw) == [] and ids_landed_nowhere(raw.head(0), landed) == []
+    # Ids past either end of the sorted landed ids, and typed ids, are found too.
+    assert ids_landed_nowhere(pl.Series(["a", "z", "e2"]), landed) == ["a", "z"]
+    assert ids_landed_nowhere(pl.Series([3, 1]), pl.Series(["1"])) == ["3"]
+
+
 def test_rows_whose_hashes_collide_are_still_compared_value_by_value(monkeypatch):
     # Every row gets the same hash: trusting it would drop all but the first row as duplicates.
     monkeypatch.setattr(pl.DataFrame, "hash_rows", lambda self, seed=0: pl.Series([7] * self.height, dtype=pl.UInt64))
@@ -164,6 +203,7 @@ def test_a_mixed_batch_reconciles_and_loses_nothing():
     assert (split.clean.height, split.quarantine.height, split.duplicates) == (2, 8, 1)
     r = reconcile(raw, split.clean, split.quarantine)
     assert r.balanced and r.duplicate_rows == 1 and r.lost_event_ids == []
+    assert reconcile(raw.lazy(), split.clean.select("event_id"), split.quarantine.select("event_id")) == r
     assert invalid_share(split.clean.height, split.quarantine.height) == pytest.approx(0.8)
 
 
