@@ -100,12 +100,16 @@ def child(spec: dict) -> None:
         step["start" if kind == "STEP_START" else "end"] = entry.timestamp
         if kind == "STEP_FAILURE":
             step["failed"] = True
-    raw_rows = next((m.metadata["rows"].value for e in result.get_asset_materialization_events()
+    def metadata(asset: str, key: str):
+        return next((m.metadata[key].value for e in result.get_asset_materialization_events()
                      for m in [e.event_specific_data.materialization]
-                     if m.asset_key.to_user_string() == "raw_events" and "rows" in m.metadata), None)
+                     if m.asset_key.to_user_string() == asset and key in m.metadata), None)
+
     Path(spec["out"]).write_text(json.dumps({
         "success": result.success, "run_id": result.run_id, "started": started, "finished": finished,
-        "steps": steps, "raw_rows": raw_rows,
+        # The champion decides what champion_refit and the snapshot cost: the ranker's whole pipeline
+        # (its lessons and every generator again) or a single model.
+        "steps": steps, "raw_rows": metadata("raw_events", "rows"), "champion": metadata("champion_model", "champion"),
     }))
 
 
@@ -270,6 +274,9 @@ def table(runs: list[dict]) -> str:
         lines.append(f"{size}: {events:,} raw events, {len(mine)} run(s), scope {mine[0]['scope']}, executor {mine[0]['executor']}, "
                      f"largest single process {max(r['max_process_rss'] for r in mine) / 2**30:.2f} GiB, "
                      f"1-min load average before->after {loads}")
+        champions = ", ".join(str(r.get("champion")) for r in mine)
+        if any(r.get("champion") for r in mine):
+            lines.append(f"{size}: champion served (what champion_refit fits again) {champions}")
     if len(sizes) >= 2:
         first, last = sizes[0], sizes[-1]
         scale = [r["raw_rows"] for r in runs if r["size"] == last][0] / [r["raw_rows"] for r in runs if r["size"] == first][0]
@@ -309,7 +316,8 @@ def main(argv: list[str] | None = None) -> int:
     for size in args.sizes:
         for _ in range(args.repeats):
             run = one_run(size, args.executor, args.max_concurrent, args.scope, args.root, args.keep)
-            print(f"  {size}: {run['wall']:.1f} s wall, {run['cpu']:.1f} s CPU, peak RSS {run['peak_rss'] / 2**30:.2f} GiB"
+            print(f"  {size}: {run['wall']:.1f} s wall, {run['cpu']:.1f} s CPU, peak RSS {run['peak_rss'] / 2**30:.2f} GiB, "
+                  f"champion {run.get('champion')}"
                   f"{'' if run['success'] else '  (A STEP FAILED)'}", flush=True)
             runs.append(run)
     if args.json:

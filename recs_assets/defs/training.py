@@ -10,7 +10,7 @@ import polars as pl
 from recs_assets.defs.common import preview
 from recs_assets.feature_store import FEATURE_VIEWS, through_history
 from recs_assets.layout import HomeLayout
-from recs_assets.training.ranking_set import build_ranking_set, features_at
+from recs_assets.training.ranking_set import availability_event_columns, build_ranking_set, features_at
 from recs_assets.training.protocol import choose_protocol
 from recs_assets.training.splits import NO_PROTOCOL, split_from_frame, split_to_frame
 from resources.candidate_models import CandidateModels
@@ -101,11 +101,17 @@ TRAINING_FEATURES = {
 }
 
 
+# Of every event, the training features and the lessons read only what item availability needs (the
+# visible past comes from the split): `availability_event_columns`.
+ALL_EVENTS_FOR_AVAILABILITY = dg.AssetIn("events", metadata={"columns": availability_event_columns()})
+
+
 @dg.multi_asset(
     outs={
         name: dg.AssetOut(group_name="training", description=description, kinds={"duckdb", "sql", "parquet"})
         for name, (_, description) in TRAINING_FEATURES.items()
     },
+    ins={"events": ALL_EVENTS_FOR_AVAILABILITY},
 )
 def training_features(
     interaction_weights: InteractionWeights,
@@ -158,7 +164,8 @@ class RankingSetConfig(dg.Config):
     seed: int = 42
 
 
-@dg.asset(group_name="training", required_resource_keys={"candidate_models", "interaction_weights"}, kinds={"parquet", "duckdb"})
+@dg.asset(group_name="training", required_resource_keys={"candidate_models", "interaction_weights"}, kinds={"parquet", "duckdb"},
+          ins={"events": ALL_EVENTS_FOR_AVAILABILITY})
 def ranking_training_set(
     context: dg.AssetExecutionContext,
     config: RankingSetConfig,

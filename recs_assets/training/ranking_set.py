@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from recs_assets.features.sql_runner import run_sql
+from recs_assets.contract import EVENTS_SCHEMA
+from recs_assets.features.sql_runner import columns_named, run_sql
 from recs_assets.models.lists import candidates_from_lists, recommend_frame
 from recs_assets.models.ranker import attach_labels, ranking_features
 from recs_assets.training.splits import GLOBAL_CUT_PROTOCOLS, Split, make_split
@@ -71,6 +72,16 @@ def features_at(events: pl.DataFrame, all_events: pl.DataFrame, items: pl.DataFr
         "user_category_affinity": run_sql("user_category_affinity", {"events": events, "items": items}, params),
         "session_sequences": run_sql("session_sequences", {"events": events}, params),
     }
+
+
+def availability_event_columns() -> list[str]:
+    """The event columns `features_at` reads of `all_events`: those the item features' SQL names.
+
+    All a caller needs to load of every event for the lessons or the training features (the visible past
+    comes from the split): at 10M events, every column of every event beside the split was the training
+    group's memory peak. Found in the SQL itself, so a column the query starts using is loaded with it.
+    """
+    return columns_named("item_features", list(EVENTS_SCHEMA))
 
 
 def sample_users(truth: pl.DataFrame, max_users: int | None, seed: int) -> list[str]:

@@ -5,6 +5,7 @@ import os
 import numpy as np
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
 from recs_assets.models.lists import recommend_frame
 from recs_assets.training.splits import holdout_truth
@@ -15,7 +16,13 @@ from recs_assets.models.lists import candidates_from_lists
 from recs_assets.models.lists import candidates_from_lists
 from recs_assets.models.ranker import LightGBMRanker, attach_labels, ranking_features
 from recs_assets.sources.simulator import SimulatorConfig, simulate
-from recs_assets.training.ranking_set import build_ranking_set, features_at, fit_generator, rank_for_users
+from recs_assets.training.ranking_set import (
+    availability_event_columns,
+    build_ranking_set,
+    features_at,
+    fit_generator,
+    rank_for_users,
+)
 from recs_assets.training.splits import make_split
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
@@ -177,6 +184,29 @@ def test_item_features_without_a_cut_off_count_only_the_visible_past():
                .group_by("item_id").agg(pl.col("user_id").n_unique().alias("expected")))
     joined = counted.join(visible, on="item_id", how="full", coalesce=True).fill_null(0)
     assert joined.height > 0 and (joined["n_users"] == joined["expected"]).all()
+
+
+def test_of_every_event_the_features_at_a_cut_off_need_only_the_availability_columns():
+    # What lets the training features and the lessons load a few columns of every event, not all of them.
+    m = simulate(SimulatorConfig(n_users=200, n_items=100, n_days=14, seed=6))
+    split = make_split(m.events, "temporal", test_days=4)
+    columns = availability_event_columns()
+    assert {"item_id", "event_at", "event_type"} <= set(columns) and "event_id" not in columns
+    assert "session_id" not in columns and len(columns) < len(m.events.columns)
+    whole = features_at(split.train, m.events, m.items, m.users, split.cutoff, DEFAULT_INTERACTION_PARAMS)
+    narrow = features_at(split.train, m.events.select(columns), m.items, m.users, split.cutoff, DEFAULT_INTERACTION_PARAMS)
+    assert whole.keys() == narrow.keys()
+    for name in whole:  # equal to rounding: DuckDB's threads may add floats in another order
+        assert_frame_equal(whole[name], narrow[name], check_exact=False, rel_tol=1e-9)
+
+
+def test_the_training_assets_load_only_the_availability_columns_of_every_event():
+    from recs_assets.defs.training import ranking_training_set, training_features
+
+    for asset in (training_features, ranking_training_set):
+        inputs = {d.name: d.metadata for d in asset.node_def.input_defs}
+        assert inputs["events"] == {"columns": availability_event_columns()}, asset
+        assert inputs["train_test_split"] == {}
 
 
 def test_ranking_a_few_users_at_a_time_gives_exactly_the_lists_of_ranking_them_all_at_once():
