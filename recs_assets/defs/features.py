@@ -78,7 +78,8 @@ feature_tables = [build_feature_table(name) for name in FEATURE_TABLES]
 @dg.asset(
     group_name="features",
     required_resource_keys={"home"},
-    ins={name: dg.AssetIn(name) for name in STORE_VIEWS},
+    # Of the events, only their times: the moment today's tables describe (`newest_moment`).
+    ins={**{name: dg.AssetIn(name) for name in STORE_VIEWS}, "events": dg.AssetIn("events", metadata={"columns": ["event_at"]})},
     kinds={"sqlite", "parquet"},
 )
 def online_feature_store(context: dg.AssetExecutionContext, events: pl.DataFrame, **tables: pl.DataFrame) -> dg.Output[pl.DataFrame]:

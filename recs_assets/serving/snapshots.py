@@ -27,6 +27,10 @@ SNAPSHOT_SCHEMA = {"user_id": pl.String, "item_id": pl.String, "rank": pl.Int32,
 DEFECTS = ("users_without_items", "lists_with_duplicates", "bought_items_recommended", "unavailable_items_recommended")
 
 
+# The event columns `active_users` reads: all a step that only needs the active users loads of the events.
+ACTIVE_USER_COLUMNS = ("user_id", "event_type", "event_at")
+
+
 def active_users(events: pl.DataFrame, days: float | None = None) -> list[str]:
     """Users with an interaction, sorted; only those active in the last `days` before the latest event
     when `days` is given (None, the default: every user with history)."""

@@ -90,6 +90,19 @@ def test_the_feature_drift_check_reads_only_the_event_columns_its_window_feature
     assert {"user_id", "event_at", "event_type", "item_id"} <= set(reader.columns) and "event_id" not in reader.columns
 
 
+def test_steps_that_need_a_few_event_columns_load_only_those():
+    from recs_assets.defs.features import online_feature_store
+    from recs_assets.defs.serving import recommendation_snapshot, recommendation_snapshot_is_servable
+    from recs_assets.serving.snapshots import ACTIVE_USER_COLUMNS
+
+    def columns(step):
+        return {d.name: d.metadata for d in step.node_def.input_defs}["events"].get("columns")
+
+    assert columns(online_feature_store) == ["event_at"]  # newest_moment
+    assert columns(recommendation_snapshot) == list(ACTIVE_USER_COLUMNS)
+    assert set(columns(recommendation_snapshot_is_servable)) == {*ACTIVE_USER_COLUMNS, "item_id"}
+
+
 def test_reconciliation_passes_and_fails_when_a_row_goes_missing(staged):
     raw, split = staged
     source = MarketplaceSource(kind="simulator")

@@ -12,6 +12,7 @@ import pytest
 from recs_assets.features import DEFAULT_INTERACTION_PARAMS
 from recs_assets.models import EASERecommender, PopularityRecommender
 from recs_assets.serving.snapshots import (
+    ACTIVE_USER_COLUMNS,
     DEFECTS,
     OVERFETCH,
     active_users,
@@ -87,6 +88,8 @@ def test_every_user_with_history_is_covered_by_default() -> None:
     })
     assert active_users(events) == ["new", "old"]
     assert active_users(events, 30) == ["new"]
+    # These columns are all the snapshot step loads of the events for it.
+    assert set(events.columns) == set(ACTIVE_USER_COLUMNS)
 
 
 def test_models_are_asked_deeper_when_what_they_propose_has_sold() -> None:
