@@ -320,7 +320,7 @@ def champion_model(context: dg.AssetExecutionContext, config: ChampionConfig, mo
     if model_leaderboard.height == 0:
         # No leaderboard (too little data to grade): popularity serves, and says why.
         decision_reason = "no leaderboard (too little held-out data to grade models): the popularity baseline serves"
-        version = move_champion_alias(home, "popularity_model", ["popularity_model"], decision_reason, context.run_id)
+        version = move_champion_alias(home, "popularity_model", ["popularity_model"], decision_reason, context.run.run_id)
         table = pl.DataFrame({"champion": ["popularity"], "registered_model": ["popularity_model"], "version": [version],
                               "promoted": [False], "primary_metric": [config.primary_metric], "score": [None],
                               "baseline_score": [None], "p_vs_baseline": [None], "alpha": [config.alpha],
@@ -335,7 +335,7 @@ def champion_model(context: dg.AssetExecutionContext, config: ChampionConfig, mo
         model_leaderboard, config.primary_metric, holder.removesuffix("_model") if holder else None,
         margin=config.margin, alpha=config.alpha,
     )
-    version = move_champion_alias(home, f"{decision.champion}_model", names, decision.reason, context.run_id)
+    version = move_champion_alias(home, f"{decision.champion}_model", names, decision.reason, context.run.run_id)
     context.resources.mlflow.set_tags(
         {"champion": f"{decision.champion}_model v{version}", "champion_reason": decision.reason}
     )
@@ -426,7 +426,7 @@ class RefitConfig(RankingSetConfig):
 def _refit_tags(context: dg.AssetExecutionContext, champion: dict, evaluated_run: str | None) -> dict[str, str]:
     """Lineage of a refitted version: the graded version it stands for and the figures the gate judged."""
     tags = {
-        RUN_TAG: context.run_id,
+        RUN_TAG: context.run.run_id,
         STAGE_TAG: REFIT,
         "refit_of": f"{champion['registered_model']} v{champion['version']}",
         "gate_reason": str(champion["reason"])[:4000],

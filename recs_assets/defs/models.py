@@ -33,7 +33,7 @@ RANKER_ASSET = "ranker_model"
 
 def graded_version_tags(context: dg.AssetExecutionContext) -> dict[str, str]:
     """Registry tags of a version fitted for grading: the gate promotes this run's version, never another's."""
-    return {RUN_TAG: context.run_id, STAGE_TAG: EVALUATED}
+    return {RUN_TAG: context.run.run_id, STAGE_TAG: EVALUATED}
 
 
 def _fit_metadata(model, run_id: str, version: int) -> dict:
